@@ -1,0 +1,193 @@
+// The `file` source: a YAML/JSON directory document, or classic passwd + group files (getent
+// format). Files are re-read when they change; a broken file on reload keeps the last good data.
+import { readFileSync, unwatchFile, watchFile } from 'node:fs';
+import { resolve } from 'node:path';
+import YAML from 'yaml';
+import { z } from 'zod';
+import { Duration, ResourceName } from '../../config/primitives.js';
+import { directoryEntryInvalid } from '../../errors.js';
+import type { DirectoryGroup, DirectoryRecord, IdentitySource, SourceHealth } from '../types.js';
+import type { SourceContext } from './registry.js';
+
+export const FileSourceConfigSchema = z
+  .strictObject({
+    name: ResourceName.describe('Source name, used in explain traces, metrics and merge.'),
+    type: z.literal('file'),
+    path: z.string().optional().describe('A YAML or JSON directory document (users + groups).'),
+    passwd: z.string().optional().describe('A passwd file (name:x:uid:gid:gecos:home:shell).'),
+    group: z.string().optional().describe('A group file (name:x:gid:member,member); used with passwd.'),
+    reloadInterval: Duration.default(2000).describe(
+      'How often the files are checked for changes (stat polling survives ConfigMap symlink swaps).',
+    ),
+  })
+  .superRefine((config, ctx) => {
+    const hasDocument = config.path !== undefined;
+    const hasPasswd = config.passwd !== undefined;
+    if (hasDocument === hasPasswd) {
+      ctx.addIssue({ code: 'custom', path: ['path'], message: 'set either path, or passwd (with group)' });
+    }
+    if (hasPasswd && config.group === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['group'], message: 'required with passwd' });
+    }
+  });
+
+export type FileSourceConfig = z.infer<typeof FileSourceConfigSchema>;
+
+/** Entries as read: values stay untyped so one malformed user cannot break the others. */
+interface RawUser {
+  name: string;
+  uid: unknown;
+  gid: unknown;
+  home?: unknown;
+  gecos?: unknown;
+  shell?: unknown;
+}
+interface RawGroup {
+  name: string;
+  gid: unknown;
+  members: string[];
+}
+interface Snapshot {
+  users: Map<string, RawUser[]>;
+  groups: RawGroup[];
+}
+
+const DocumentSchema = z.object({
+  users: z.array(z.looseObject({ name: z.string().min(1) })).default([]),
+  groups: z
+    .array(z.looseObject({ name: z.string().min(1), members: z.array(z.string()).default([]) }))
+    .default([]),
+});
+
+function parseDocument(text: string): Snapshot {
+  const doc = DocumentSchema.parse(YAML.parse(text) ?? {});
+  return index(
+    doc.users.map((u) => ({ ...u, uid: u.uid, gid: u.gid }) as RawUser),
+    doc.groups.map((g) => ({ name: g.name, gid: g.gid, members: g.members })),
+  );
+}
+
+function parseColonFile(text: string, fields: number, file: string): string[][] {
+  const rows: string[][] = [];
+  text.split('\n').forEach((line, i) => {
+    if (line.trim() === '' || line.startsWith('#')) return;
+    const parts = line.split(':');
+    if (parts.length !== fields) throw new Error(`${file} line ${i + 1}: expected ${fields} fields`);
+    rows.push(parts);
+  });
+  return rows;
+}
+
+function parsePasswdGroup(passwd: string, group: string): Snapshot {
+  const users = parseColonFile(passwd, 7, 'passwd').map(
+    ([name, , uid, gid, gecos, home, shell]) => ({ name, uid, gid, gecos, home, shell }) as RawUser,
+  );
+  const groups = parseColonFile(group, 4, 'group').map(([name, , gid, members]) => ({
+    name: name as string,
+    gid,
+    members: (members ?? '').split(',').filter((m) => m !== ''),
+  }));
+  return index(users, groups);
+}
+
+function index(users: RawUser[], groups: RawGroup[]): Snapshot {
+  const byName = new Map<string, RawUser[]>();
+  for (const user of users) byName.set(user.name, [...(byName.get(user.name) ?? []), user]);
+  return { users: byName, groups };
+}
+
+/** Directory numbers arrive as numbers (YAML) or strings (passwd); both must be plain integers. */
+function parseId(value: unknown, attribute: string, source: string, user: string): number {
+  const text = typeof value === 'number' ? String(value) : value;
+  if (typeof text !== 'string' || !/^\d{1,10}$/.test(text)) {
+    throw directoryEntryInvalid(
+      source,
+      value === undefined || value === ''
+        ? `The directory entry for '${user}' has no ${attribute}.`
+        : `The directory entry for '${user}' has a non-numeric ${attribute}.`,
+      { attribute, user },
+    );
+  }
+  return Number(text);
+}
+
+const optionalString = (value: unknown) => (typeof value === 'string' && value !== '' ? value : undefined);
+
+export function createFileSource(config: FileSourceConfig, ctx: SourceContext): IdentitySource {
+  const files = (config.path !== undefined ? [config.path] : [config.passwd, config.group]).map((f) =>
+    resolve(ctx.baseDir, f as string),
+  );
+  const log = ctx.log.child({ source: config.name });
+  let health: SourceHealth = { up: true, since: new Date().toISOString() };
+
+  const load = (): Snapshot => {
+    const [first, second] = files.map((f) => readFileSync(f, 'utf8'));
+    return config.path !== undefined ? parseDocument(first as string) : parsePasswdGroup(first as string, second as string);
+  };
+
+  // The first load must succeed: a service that starts with no directory would answer 404 for all.
+  let snapshot = load();
+
+  const reload = () => {
+    try {
+      snapshot = load();
+      health = { up: true, since: new Date().toISOString() };
+      log.info({ users: snapshot.users.size }, 'directory file reloaded');
+    } catch (err) {
+      health = { up: true, since: health.since, lastError: `reload failed, serving last good data: ${(err as Error).message}` };
+      log.error({ err }, 'directory file reload failed; keeping the last good data');
+    }
+  };
+  for (const file of files) {
+    watchFile(file, { interval: config.reloadInterval, persistent: false }, (cur, prev) => {
+      if (cur.mtimeMs !== prev.mtimeMs || cur.size !== prev.size || cur.ino !== prev.ino) reload();
+    });
+  }
+
+  return {
+    name: config.name,
+    type: 'file',
+    async lookup(username: string): Promise<DirectoryRecord | null> {
+      const entries = snapshot.users.get(username);
+      if (entries === undefined) return null;
+      if (entries.length > 1) {
+        throw directoryEntryInvalid(config.name, `The directory has ${entries.length} entries for '${username}'.`, {
+          user: username,
+        });
+      }
+      const raw = entries[0] as RawUser;
+      const uid = parseId(raw.uid, 'uid', config.name, username);
+      const gid = parseId(raw.gid, 'gid', config.name, username);
+      const groups: DirectoryGroup[] = [];
+      const notes: string[] = [];
+      let primaryGroupName: string | undefined;
+      for (const group of snapshot.groups) {
+        const isMember = group.members.includes(username);
+        const text = typeof group.gid === 'number' ? String(group.gid) : group.gid;
+        const groupGid = typeof text === 'string' && /^\d{1,10}$/.test(text) ? Number(text) : undefined;
+        if (groupGid === gid) primaryGroupName ??= group.name;
+        if (!isMember && groupGid !== gid) continue;
+        if (groupGid === undefined) {
+          notes.push(`group '${group.name}' skipped: its gid is not a number`);
+          continue;
+        }
+        groups.push({ name: group.name, gid: groupGid });
+      }
+      return {
+        name: raw.name,
+        uid,
+        gid,
+        home: optionalString(raw.home),
+        gecos: optionalString(raw.gecos),
+        shell: optionalString(raw.shell),
+        groups,
+        primaryGroupName,
+        notes,
+      };
+    },
+    health: () => health,
+    async close() {
+      for (const file of files) unwatchFile(file);
+    },
+  };
+}

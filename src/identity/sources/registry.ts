@@ -1,0 +1,23 @@
+// The one place that knows every source type: its config schema and its factory.
+// Adding a source = one schema in the union and one case in createSource.
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import type { IdentitySource } from '../types.js';
+import { createFileSource, FileSourceConfigSchema } from './file.js';
+
+export const SourceConfigSchema = z.discriminatedUnion('type', [FileSourceConfigSchema]);
+
+export type SourceConfig = z.infer<typeof SourceConfigSchema>;
+
+export interface SourceContext {
+  log: Logger;
+  /** Relative paths in a source config resolve against this (the config file's folder). */
+  baseDir: string;
+}
+
+export function createSource(config: SourceConfig, ctx: SourceContext): IdentitySource {
+  switch (config.type) {
+    case 'file':
+      return createFileSource(config, ctx);
+  }
+}

@@ -1,0 +1,89 @@
+// Config schemas for what gets mounted: the home directory rule, data rules and volume kinds.
+import { z } from 'zod';
+import { AbsolutePath, RegexString, ResourceName } from '../config/primitives.js';
+
+export const VolumeSourceSchema = z
+  .union([
+    z.strictObject({
+      nfs: z.strictObject({
+        server: z.string().min(1).describe('NFS server host name.'),
+      }),
+    }),
+    z.strictObject({
+      hostPath: z
+        .strictObject({
+          type: z
+            .enum(['Directory', 'DirectoryOrCreate', ''])
+            .default('Directory')
+            .describe('hostPath type; Directory refuses to create missing paths.'),
+        })
+        .prefault({}),
+    }),
+    z.strictObject({
+      pvc: z.strictObject({
+        claimName: z.string().min(1).describe('An existing PersistentVolumeClaim.'),
+        mountedRoot: AbsolutePath.describe(
+          'The directory path that is the root of the claim; the plan mounts it with subPath = path relative to this.',
+        ),
+      }),
+    }),
+  ])
+  .describe('Volume kind: { nfs: { server } }, { hostPath: { type } } or { pvc: { claimName, mountedRoot } }.');
+
+export type VolumeSource = z.infer<typeof VolumeSourceSchema>;
+
+const RewriteSchema = z.strictObject({
+  from: RegexString.describe('Regular expression matched against the directory value.'),
+  to: z.string().describe('Replacement (JavaScript replace syntax, $1 or $<name>).'),
+});
+
+export const HomeRuleSchema = z
+  .strictObject({
+    from: z
+      .enum(['attribute', 'template'])
+      .describe('attribute: the directory home attribute; template: a path built from `template`.'),
+    template: z
+      .string()
+      .optional()
+      .describe('Path template with {username}, {initial} (first letter) and {uid}, e.g. /users/{username}.'),
+    rewrite: z.array(RewriteSchema).default([]).describe('Prefix rewrites applied to the attribute; first match wins.'),
+    allowedRoots: z.array(AbsolutePath).min(1).describe('The final path must lie strictly under one of these.'),
+    volume: VolumeSourceSchema,
+    mountPath: AbsolutePath.describe('Where the home directory appears in the container; HOME points here.'),
+    readOnly: z.boolean().default(false),
+  })
+  .superRefine((rule, ctx) => {
+    if (rule.from === 'template' && rule.template === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['template'], message: 'required when from is template' });
+    }
+  });
+
+export const DataRuleSchema = z.strictObject({
+  name: ResourceName.describe('Rule name; used in volume names and explain traces.'),
+  fromGroup: RegexString.optional().describe(
+    'Regular expression over group names; named captures feed the templates. Unset: a static mount for everyone.',
+  ),
+  path: z.string().min(1).describe('Path template: {username}, {uid}, {gid}, {initial}, {group} and named captures.'),
+  mountPath: z.string().min(1).describe('Container path template, same placeholders.'),
+  readOnly: z.boolean().default(true).describe('Data is read-only unless a rule says otherwise.'),
+  allowedRoots: z.array(AbsolutePath).min(1).describe('The final path must lie under one of these.'),
+  volume: VolumeSourceSchema,
+});
+
+export type HomeRule = z.infer<typeof HomeRuleSchema>;
+export type DataRule = z.infer<typeof DataRuleSchema>;
+
+export const MountsConfigShape = {
+  home: HomeRuleSchema.optional().describe('How the home directory is found and mounted. Unset: no home mount.'),
+  data: z
+    .array(DataRuleSchema)
+    .default([])
+    .superRefine((rules, ctx) => {
+      const seen = new Set<string>();
+      rules.forEach((rule, i) => {
+        if (seen.has(rule.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: 'duplicate rule name' });
+        seen.add(rule.name);
+      });
+    })
+    .describe('Data mounts: from group rules or static.'),
+};
