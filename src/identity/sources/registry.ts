@@ -4,8 +4,12 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { IdentitySource } from '../types.js';
 import { createFileSource, FileSourceConfigSchema } from './file.js';
+import { createLdapSource, LdapSourceConfigSchema } from './ldap/source.js';
 
-export const SourceConfigSchema = z.discriminatedUnion('type', [FileSourceConfigSchema]);
+export const SourceConfigSchema = z.discriminatedUnion('type', [
+  FileSourceConfigSchema,
+  LdapSourceConfigSchema,
+]);
 
 export type SourceConfig = z.infer<typeof SourceConfigSchema>;
 
@@ -19,5 +23,7 @@ export function createSource(config: SourceConfig, ctx: SourceContext): Identity
   switch (config.type) {
     case 'file':
       return createFileSource(config, ctx);
+    case 'ldap':
+      return createLdapSource(config, ctx);
   }
 }

@@ -1,0 +1,468 @@
+// A small pool of bound LDAP connections shared by the `ldap` and `ad` sources: URL failover,
+// LDAPS / StartTLS, single-flight bind, re-bind after the server drops a connection, per-operation
+// timeouts, health (up/down + last error) and jittered exponential backoff while the directory is down.
+//
+// Why one ldapts Client per connection and never a transparent reconnect: ldapts reconnects a
+// dropped socket on the next operation WITHOUT binding again (and, after StartTLS, without TLS).
+// Each Client here may open exactly one socket; when it is gone the slot is rebuilt (connect,
+// StartTLS, bind) before anything is sent, so no search ever runs anonymously or in clear text.
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import tls from 'node:tls';
+import { Client, type Entry, type Filter, InvalidCredentialsError, ResultCodeError } from 'ldapts';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { Duration, readSecret } from '../../../config/primitives.js';
+import { sourceUnavailable } from '../../../errors.js';
+import type { SourceHealth } from '../../types.js';
+
+const LdapUrl = z
+  .string()
+  .regex(/^ldaps?:\/\/[^/?#\s]+\/?$/, 'expected ldap://host[:port] or ldaps://host[:port]')
+  .describe('An LDAP server URL.');
+
+/**
+ * Connection keys every LDAP-based source accepts (spread into the source's strictObject).
+ * Secrets are read by `resolveConnectionSecrets` in the source schema's transform.
+ */
+export const LdapConnectionShape = {
+  urls: z
+    .array(LdapUrl)
+    .min(1)
+    .describe('Servers tried in order; the next one is used when a server cannot be reached (failover).'),
+  startTls: z
+    .boolean()
+    .default(false)
+    .describe('Upgrade ldap:// connections with StartTLS before binding. Not used with ldaps:// URLs.'),
+  caFile: z
+    .string()
+    .optional()
+    .describe('PEM file with the CA certificate(s) that signed the server certificate (LDAPS / StartTLS).'),
+  tlsVerify: z
+    .boolean()
+    .default(true)
+    .describe(
+      'Verify the server certificate and host name. Turn off only for a lab directory; never in production.',
+    ),
+  tlsServerName: z
+    .string()
+    .optional()
+    .describe('Host name expected in the server certificate when it differs from the URL host.'),
+  bindDN: z.string().min(1).optional().describe('DN to bind as. Without it the source binds anonymously.'),
+  bindPasswordFile: z
+    .string()
+    .optional()
+    .describe('File holding the bind password (a mounted Kubernetes Secret).'),
+  bindPasswordEnv: z.string().optional().describe('Environment variable holding the bind password.'),
+  poolSize: z
+    .number()
+    .int()
+    .min(1)
+    .max(32)
+    .default(4)
+    .describe(
+      'Bound connections kept open. LDAP multiplexes requests, so a few connections carry many lookups.',
+    ),
+  connectTimeout: Duration.default(3000).describe(
+    'Time allowed to open a connection (TCP + TLS + bind) to one server before the next URL is tried.',
+  ),
+  operationTimeout: Duration.default(5000).describe(
+    'Time allowed for one search. Well under KubeSpawner start timeouts, so a stuck server fails a spawn quickly.',
+  ),
+  backoff: z
+    .strictObject({
+      initial: Duration.default(1000).describe('First wait after the directory is found down.'),
+      max: Duration.default(60_000).describe('Longest wait between attempts while the directory stays down.'),
+    })
+    .prefault({})
+    .describe(
+      'Jittered exponential backoff while the directory is down: lookups fail fast instead of hammering it.',
+    ),
+} as const;
+
+const ConnectionKeysSchema = z.object(LdapConnectionShape);
+type ConnectionKeys = z.output<typeof ConnectionKeysSchema>;
+
+/** Connection settings after config load: the secret and the CA are read, never kept as paths. */
+export interface LdapConnectionSettings
+  extends Omit<ConnectionKeys, 'bindPasswordFile' | 'bindPasswordEnv' | 'caFile'> {
+  bindPassword?: string;
+  caFile?: string;
+  ca?: string;
+}
+
+/**
+ * Reads the bind password and the CA file at config load time, recording issues on the exact keys.
+ * Call from the source schema's `.transform()`.
+ */
+export function resolveConnectionSecrets<
+  T extends Pick<
+    ConnectionKeys,
+    'urls' | 'startTls' | 'caFile' | 'bindDN' | 'bindPasswordFile' | 'bindPasswordEnv'
+  >,
+>(
+  config: T,
+  ctx: z.RefinementCtx,
+): Omit<T, 'bindPasswordFile' | 'bindPasswordEnv'> & { bindPassword?: string; ca?: string } {
+  const { bindPasswordFile, bindPasswordEnv, ...rest } = config;
+  const bindPassword = readSecret({ file: bindPasswordFile, env: bindPasswordEnv }, 'bindPassword', ctx);
+  if (config.bindDN !== undefined && bindPasswordFile === undefined && bindPasswordEnv === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['bindPasswordFile'],
+      message: 'bindDN needs bindPasswordFile or bindPasswordEnv',
+    });
+  }
+  if (config.bindDN === undefined && (bindPasswordFile !== undefined || bindPasswordEnv !== undefined)) {
+    ctx.addIssue({ code: 'custom', path: ['bindDN'], message: 'a bind password is set but no bindDN' });
+  }
+  if (config.startTls && config.urls.some((u) => u.startsWith('ldaps:'))) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['startTls'],
+      message: 'startTls applies to ldap:// URLs only; ldaps:// is already TLS',
+    });
+  }
+  let ca: string | undefined;
+  if (config.caFile !== undefined) {
+    try {
+      ca = readFileSync(config.caFile, 'utf8');
+      if (!ca.includes('-----BEGIN CERTIFICATE-----')) throw new Error('no PEM certificate in the file');
+    } catch (err) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['caFile'],
+        message: `cannot read CA file ${config.caFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      });
+    }
+  }
+  return {
+    ...rest,
+    ...(bindPassword !== undefined ? { bindPassword } : {}),
+    ...(ca !== undefined ? { ca } : {}),
+  };
+}
+
+export interface LdapSearchRequest {
+  base: string;
+  scope: 'base' | 'one' | 'sub';
+  filter: Filter;
+  attributes: string[];
+  /** Attributes returned as Buffers (e.g. AD `objectSid`). */
+  explicitBufferAttributes?: string[];
+  /** Ask the server for pages of this size (RFC 2696) so large results never hit a server size limit. */
+  pageSize?: number;
+  /** Stop after this many entries (client-side cap; the server may enforce a lower one). */
+  sizeLimit?: number;
+}
+
+interface Slot {
+  client?: Client;
+  url?: string;
+  /** Single-flight connect + StartTLS + bind: concurrent first operations share it. */
+  ready?: Promise<Client>;
+  inFlight: number;
+}
+
+/** Raised inside the pool for failures that mean "the directory cannot be asked" (vs. an LDAP result). */
+class ConnectionFailure extends Error {}
+
+/** LDAP result codes that say the server, not the request, is in trouble. */
+const UNAVAILABLE_RESULT_CODES = new Set([
+  3 /* timeLimitExceeded */, 51 /* busy */, 52 /* unavailable */, 80 /* other */,
+]);
+
+export interface LdapPool {
+  /** Runs one search on a pooled connection; retries once on another connection if that one died. */
+  search(request: LdapSearchRequest): Promise<Entry[]>;
+  health(): SourceHealth;
+  close(): Promise<void>;
+}
+
+export function createLdapPool(source: string, settings: LdapConnectionSettings, log: Logger): LdapPool {
+  const slots: Slot[] = Array.from({ length: settings.poolSize }, () => ({ inFlight: 0 }));
+  let closed = false;
+  let health: SourceHealth = { up: true, since: new Date().toISOString() };
+  let failures = 0;
+  let retryAt = 0;
+  let probeTimer: NodeJS.Timeout | undefined;
+  /** Per URL: do not try before this time (a dead primary is skipped, not re-dialled on every reconnect). */
+  const urlRetryAt = new Map<string, number>();
+
+  const tlsOptions = (): tls.ConnectionOptions => ({
+    ...(settings.ca !== undefined ? { ca: settings.ca } : {}),
+    rejectUnauthorized: settings.tlsVerify,
+    ...(settings.tlsServerName !== undefined ? { servername: settings.tlsServerName } : {}),
+  });
+
+  const markUp = () => {
+    failures = 0;
+    retryAt = 0;
+    if (!health.up) {
+      log.info({ source }, 'directory is reachable again');
+      health = { up: true, since: new Date().toISOString() };
+    }
+  };
+
+  const markDown = (reason: string) => {
+    failures += 1;
+    // Exponential from `initial`, capped at `max`, with full jitter in [50%, 100%] so replicas
+    // that saw the outage together do not come back in lock step.
+    const ceiling = Math.min(
+      settings.backoff.max,
+      settings.backoff.initial * 2 ** Math.min(failures - 1, 20),
+    );
+    const wait = Math.round(ceiling * (0.5 + Math.random() * 0.5));
+    retryAt = Date.now() + wait;
+    const since = health.up ? new Date().toISOString() : health.since;
+    health = { up: false, since, lastError: reason };
+    if (failures === 1) log.warn({ source, reason }, 'directory is down');
+    scheduleProbe(wait);
+  };
+
+  const retryAfterSeconds = () => Math.max(1, Math.ceil((retryAt - Date.now()) / 1000));
+
+  /** While down, a background probe reconnects one slot so health recovers without traffic. */
+  const scheduleProbe = (wait: number) => {
+    if (probeTimer !== undefined || closed) return;
+    probeTimer = setTimeout(() => {
+      probeTimer = undefined;
+      if (closed || health.up) return;
+      acquire(slots[0] as Slot).then(markUp, (err) => {
+        if (!(err instanceof ConnectionFailure)) return;
+        markDown(err.message);
+      });
+    }, wait);
+    probeTimer.unref();
+  };
+
+  /** A Client allowed to open one socket: ldapts' silent reconnect (anonymous, maybe clear text) is refused. */
+  const newClient = (url: string) => {
+    let plainOpened = false;
+    let secureOpened = false;
+    const refuse = () => {
+      const socket = new net.Socket();
+      process.nextTick(() =>
+        socket.destroy(new Error('connection was closed; the pool opens a new bound one')),
+      );
+      return socket;
+    };
+    return new Client({
+      url,
+      connectTimeout: settings.connectTimeout,
+      ...(url.startsWith('ldaps:') ? { tlsOptions: tlsOptions() } : {}),
+      createConnection: ((...args: Parameters<typeof net.connect>) => {
+        if (plainOpened) return refuse();
+        plainOpened = true;
+        return net.connect(...args);
+      }) as typeof net.connect,
+      createSecureConnection: ((...args: Parameters<typeof tls.connect>) => {
+        if (secureOpened) return refuse() as unknown as tls.TLSSocket;
+        secureOpened = true;
+        return (tls.connect as (...a: unknown[]) => tls.TLSSocket)(...args);
+      }) as typeof tls.connect,
+    });
+  };
+
+  const withTimeout = <T>(promise: Promise<T>, ms: number, what: string): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new ConnectionFailure(`${what} timed out after ${ms} ms`)), ms);
+      promise.then(
+        (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (err) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      );
+    });
+
+  const describe = (err: unknown) => {
+    const e = err as NodeJS.ErrnoException;
+    return e.code !== undefined && typeof e.code === 'string'
+      ? `${e.code}: ${e.message}`
+      : String(e.message ?? err);
+  };
+
+  /** Connect to the first reachable URL, StartTLS when asked, bind. Throws ConnectionFailure. */
+  const open = async (): Promise<{ client: Client; url: string }> => {
+    const now = Date.now();
+    const candidates = settings.urls.filter((u) => (urlRetryAt.get(u) ?? 0) <= now);
+    const order = candidates.length > 0 ? candidates : settings.urls;
+    const errors: string[] = [];
+    for (const url of order) {
+      const client = newClient(url);
+      try {
+        await withTimeout(
+          (async () => {
+            // StartTLS upgrades an existing socket: the host to verify must be named explicitly.
+            if (settings.startTls) await client.startTLS({ ...tlsOptions(), host: new URL(url).hostname });
+            if (settings.bindDN !== undefined)
+              await client.bind(settings.bindDN, settings.bindPassword ?? '');
+            // Anonymous: make sure the socket really opened before the slot is handed out.
+            else if (!client.isConnected) await client.exop('1.3.6.1.4.1.4203.1.11.3'); // WhoAmI
+          })(),
+          settings.connectTimeout,
+          `connecting to ${url}`,
+        );
+        urlRetryAt.delete(url);
+        return { client, url };
+      } catch (err) {
+        client.unbind().catch(() => {});
+        const reason =
+          err instanceof InvalidCredentialsError
+            ? `bind as ${settings.bindDN} refused: invalid credentials`
+            : describe(err);
+        errors.push(`${url}: ${reason}`);
+        urlRetryAt.set(url, Date.now() + settings.backoff.initial);
+        log.debug({ source, url, reason }, 'LDAP server not usable; trying the next URL');
+      }
+    }
+    throw new ConnectionFailure(errors.join('; '));
+  };
+
+  const usable = (client: Client) => (settings.bindDN !== undefined ? client.isBound : client.isConnected);
+
+  const retire = (slot: Slot) => {
+    const client = slot.client;
+    slot.client = undefined;
+    slot.ready = undefined;
+    client?.unbind().catch(() => {});
+  };
+
+  /** The slot's client, (re)opened and bound if needed; concurrent callers share one attempt. */
+  const acquire = (slot: Slot): Promise<Client> => {
+    if (slot.client !== undefined && usable(slot.client)) return Promise.resolve(slot.client);
+    if (slot.ready === undefined) {
+      if (slot.client !== undefined) retire(slot);
+      const attempt = open().then(
+        ({ client, url }) => {
+          if (slot.ready === attempt) {
+            slot.client = client;
+            slot.url = url;
+          }
+          return client;
+        },
+        (err) => {
+          if (slot.ready === attempt) slot.ready = undefined;
+          throw err;
+        },
+      );
+      slot.ready = attempt;
+      // The attempt is complete once the client is stored; later callers take the fast path above.
+      attempt.then(
+        () => {
+          if (slot.ready === attempt) slot.ready = undefined;
+        },
+        () => {},
+      );
+    }
+    return slot.ready as Promise<Client>;
+  };
+
+  /** Least-busy slot: spreads load, and a slow connection collects fewer new requests. */
+  const pickSlot = (exclude?: Slot) => {
+    let best: Slot | undefined;
+    for (const slot of slots) {
+      if (slot === exclude && slots.length > 1) continue;
+      if (best === undefined || slot.inFlight < best.inFlight) best = slot;
+    }
+    return best as Slot;
+  };
+
+  const runSearch = async (client: Client, request: LdapSearchRequest): Promise<Entry[]> => {
+    const options = {
+      scope: request.scope,
+      filter: request.filter,
+      attributes: request.attributes,
+      ...(request.explicitBufferAttributes
+        ? { explicitBufferAttributes: request.explicitBufferAttributes }
+        : {}),
+      ...(request.sizeLimit !== undefined ? { sizeLimit: request.sizeLimit } : {}),
+    };
+    if (request.pageSize === undefined) {
+      return (await client.search(request.base, options)).searchEntries;
+    }
+    const entries: Entry[] = [];
+    for await (const page of client.searchPaginated(request.base, {
+      ...options,
+      paged: { pageSize: request.pageSize },
+    })) {
+      entries.push(...page.searchEntries);
+      if (request.sizeLimit !== undefined && entries.length >= request.sizeLimit) break;
+    }
+    return entries;
+  };
+
+  const isConnectionError = (err: unknown) =>
+    err instanceof ConnectionFailure ||
+    !(err instanceof ResultCodeError) ||
+    UNAVAILABLE_RESULT_CODES.has((err as ResultCodeError).code);
+
+  const attempt = async (slot: Slot, request: LdapSearchRequest): Promise<Entry[]> => {
+    slot.inFlight += 1;
+    try {
+      const client = await acquire(slot);
+      try {
+        // Our own timer, not ldapts' `timeout` option: ldapts destroys the socket on a timeout,
+        // failing every other request in flight on that connection. Here only this request fails;
+        // the connection is retired (no new requests) and the others finish or time out on their own.
+        return await withTimeout(runSearch(client, request), settings.operationTimeout, 'LDAP search');
+      } catch (err) {
+        if (err instanceof ConnectionFailure && slot.client === client) {
+          slot.client = undefined;
+          slot.ready = undefined;
+          const retired = client;
+          setTimeout(() => retired.unbind().catch(() => {}), settings.operationTimeout).unref();
+        }
+        throw err;
+      }
+    } finally {
+      slot.inFlight -= 1;
+    }
+  };
+
+  return {
+    async search(request) {
+      if (closed) throw sourceUnavailable(source, 1, new Error('source closed'));
+      if (!health.up && Date.now() < retryAt) {
+        throw sourceUnavailable(source, retryAfterSeconds(), new Error(health.lastError));
+      }
+      const first = pickSlot();
+      try {
+        const entries = await attempt(first, request);
+        markUp();
+        return entries;
+      } catch (err) {
+        if (!isConnectionError(err)) throw err;
+        // The connection may simply have been dropped (idle timeout, server restart): one retry on
+        // a freshly opened connection tells a dead directory from a dead socket.
+        log.debug({ source, err: describe(err) }, 'LDAP search failed on a pooled connection; retrying once');
+        try {
+          const entries = await attempt(pickSlot(first), request);
+          markUp();
+          return entries;
+        } catch (retryErr) {
+          if (!isConnectionError(retryErr)) throw retryErr;
+          markDown(describe(retryErr));
+          throw sourceUnavailable(source, retryAfterSeconds(), retryErr);
+        }
+      }
+    },
+    health: () => health,
+    async close() {
+      closed = true;
+      if (probeTimer !== undefined) clearTimeout(probeTimer);
+      await Promise.all(
+        slots.map(async (slot) => {
+          const client = slot.client ?? (await slot.ready?.catch(() => undefined));
+          slot.client = undefined;
+          slot.ready = undefined;
+          await client?.unbind().catch(() => {});
+        }),
+      );
+    },
+  };
+}

@@ -1,0 +1,363 @@
+// The flavour-neutral LDAP lookup: find one user entry, type-check its attributes, resolve its
+// groups. What differs between directories is passed in as an `LdapFlavour`.
+//
+// EXTENSION POINTS (how the `ad` source plugs in, next to `rfc2307` / `rfc2307bis` in ./schemas.ts):
+// - `userAttributes` / `groupAttributes`: attribute names (AD: sAMAccountName, ...).
+// - `normaliseName(username)`: the name actually searched for (AD strips `user@REALM` and
+//   `DOMAIN\user`); return undefined when the name can never be in this directory (→ null).
+// - `caseSensitiveNames`: false = the directory's own spelling is returned even when the request
+//   differs in case (AD); true = a case mismatch is "not this user" (SSSD's case_sensitive).
+// - `binaryAttributes`: read as Buffers through ldapts `explicitBufferAttributes` (AD objectSid).
+// - `extraUserAttributes`: more attributes to fetch on the user entry for the hooks below.
+// - `mapIds(entry)`: supplies uid/gid when the entry has no uidNumber/gidNumber (AD SID → id
+//   mapping); receives the raw ldapts entry.
+// - `resolveGroups(ctx)`: the group strategy. Built in: `memberUidGroups` (rfc2307) and
+//   `memberDnGroups` (rfc2307bis, nested to a depth, cycle-safe). AD can use an in-chain
+//   ExtensibleFilter (1.2.840.113556.1.4.1941) through `ctx.searchGroups(filter)`.
+// Connections, failover, TLS, timeouts and health live in ./connection.ts (`createLdapPool`).
+import { AndFilter, type Entry, EqualityFilter, type Filter, FilterParser, OrFilter } from 'ldapts';
+import { z } from 'zod';
+import { directoryEntryInvalid } from '../../../errors.js';
+import type { DirectoryGroup, DirectoryRecord } from '../../types.js';
+import type { LdapPool } from './connection.js';
+
+/** An LDAP filter written by an admin in the config: validated (parsed) at config load. */
+export const LdapFilterString = z.string().superRefine((value, ctx) => {
+  try {
+    FilterParser.parseString(value);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: `not a valid LDAP filter: ${(err as Error).message}` });
+  }
+});
+
+export const SearchBaseSchema = z.strictObject({
+  base: z.string().min(1).describe('Search base DN, e.g. ou=People,dc=example,dc=org.'),
+  scope: z.enum(['base', 'one', 'sub']).default('sub').describe('Search scope below the base.'),
+  filter: LdapFilterString.optional().describe(
+    'Extra LDAP filter ANDed with the lookup, e.g. (objectClass=posixAccount). Defaults depend on the schema.',
+  ),
+});
+export type SearchBaseConfig = z.infer<typeof SearchBaseSchema>;
+
+export interface SearchBase {
+  base: string;
+  scope: 'base' | 'one' | 'sub';
+  filter: Filter;
+}
+
+/** Parses configured bases, putting in the flavour's default filter where none is given. */
+export const toSearchBases = (bases: SearchBaseConfig[], defaultFilter: string): SearchBase[] =>
+  bases.map((b) => ({
+    base: b.base,
+    scope: b.scope,
+    filter: FilterParser.parseString(b.filter ?? defaultFilter),
+  }));
+
+export interface UserAttributeNames {
+  name: string;
+  uid: string;
+  gid: string;
+  home: string;
+  gecos: string;
+  shell: string;
+  mail: string;
+}
+
+export interface GroupAttributeNames {
+  name: string;
+  gid: string;
+}
+
+/** A group entry as found, with its gid parsed when present (groupOfNames may have none). */
+export interface GroupEntry {
+  dn: string;
+  name: string;
+  /** undefined: no gid attribute; NaN: present but not a number. */
+  gid: number | undefined;
+  entry: Entry;
+}
+
+export interface GroupContext {
+  user: { dn: string; name: string; gid: number; entry: Entry };
+  /** Searches every configured group base (scope + filter ANDed with `filter`), paged, de-duplicated by DN. */
+  searchGroups(filter: Filter): Promise<GroupEntry[]>;
+  groupAttributes: GroupAttributeNames;
+  notes: string[];
+}
+
+export interface GroupResolution {
+  /** Groups the user belongs to (the primary group included when found). */
+  groups: GroupEntry[];
+  primaryGroupName?: string;
+}
+
+export type GroupResolver = (ctx: GroupContext) => Promise<GroupResolution>;
+
+export interface LdapFlavour {
+  userBases: SearchBase[];
+  userAttributes: UserAttributeNames;
+  /** Empty: this source does not provide groups (the record's `groups` stays undefined). */
+  groupBases: SearchBase[];
+  groupAttributes: GroupAttributeNames;
+  resolveGroups: GroupResolver;
+  caseSensitiveNames: boolean;
+  normaliseName?: (username: string) => string | undefined;
+  binaryAttributes?: string[];
+  extraUserAttributes?: string[];
+  mapIds?: (entry: Entry) => { uid?: number; gid?: number; note?: string } | undefined;
+  /** Page size for group searches (RFC 2696) and the most groups one user may have. */
+  groupPageSize: number;
+  maxGroups: number;
+}
+
+const values = (entry: Entry, attribute: string): string[] => {
+  // ldapts keys entries by the attribute names as requested; servers may answer in another case.
+  const key = Object.keys(entry).find((k) => k.toLowerCase() === attribute.toLowerCase());
+  const raw = key === undefined ? undefined : entry[key];
+  if (raw === undefined) return [];
+  const list = Array.isArray(raw) ? raw : [raw];
+  return list.map((v) => (Buffer.isBuffer(v) ? v.toString('utf8') : v));
+};
+
+const single = (entry: Entry, attribute: string, source: string, user: string): string | undefined => {
+  const list = values(entry, attribute);
+  if (list.length > 1) {
+    throw directoryEntryInvalid(
+      source,
+      `The directory entry for '${user}' has ${list.length} values for ${attribute}.`,
+      {
+        attribute,
+        user,
+      },
+    );
+  }
+  return list[0] === '' ? undefined : list[0];
+};
+
+/** POSIX ids: plain decimal, at most 2^32-2 (2^32-1 is the kernel's "no id"). Policy refuses 0. */
+export const parsePosixId = (text: string): number | undefined =>
+  /^\d{1,10}$/.test(text) && Number(text) <= 4_294_967_294 ? Number(text) : undefined;
+
+const sameDn = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
+
+export function createLdapDirectory(source: string, pool: LdapPool, flavour: LdapFlavour) {
+  const ua = flavour.userAttributes;
+  const ga = flavour.groupAttributes;
+  const userAttributeList = [
+    ...new Set([
+      ua.name,
+      ua.uid,
+      ua.gid,
+      ua.home,
+      ua.gecos,
+      ua.shell,
+      ua.mail,
+      ...(flavour.extraUserAttributes ?? []),
+    ]),
+  ];
+
+  const nameMatches = (candidate: string, wanted: string) =>
+    flavour.caseSensitiveNames ? candidate === wanted : candidate.toLowerCase() === wanted.toLowerCase();
+
+  const searchGroups = async (filter: Filter): Promise<GroupEntry[]> => {
+    const perBase = await Promise.all(
+      flavour.groupBases.map((b) =>
+        pool.search({
+          base: b.base,
+          scope: b.scope,
+          filter: new AndFilter({ filters: [b.filter, filter] }),
+          // Only names and gids: member lists of big groups (thousands of DNs) are never fetched.
+          attributes: [ga.name, ga.gid],
+          pageSize: flavour.groupPageSize,
+          sizeLimit: flavour.maxGroups,
+        }),
+      ),
+    );
+    const byDn = new Map<string, GroupEntry>();
+    for (const entry of perBase.flat()) {
+      const key = entry.dn.toLowerCase();
+      if (byDn.has(key)) continue;
+      const name = values(entry, ga.name)[0];
+      if (name === undefined) continue;
+      const gidText = values(entry, ga.gid)[0];
+      const gid = gidText === undefined ? undefined : (parsePosixId(gidText) ?? Number.NaN);
+      byDn.set(key, { dn: entry.dn, name, gid, entry });
+    }
+    return [...byDn.values()];
+  };
+
+  return {
+    async lookup(username: string): Promise<DirectoryRecord | null> {
+      const wanted = flavour.normaliseName ? flavour.normaliseName(username) : username;
+      if (wanted === undefined || wanted === '') return null;
+
+      const perBase = await Promise.all(
+        flavour.userBases.map((b) =>
+          pool.search({
+            base: b.base,
+            scope: b.scope,
+            // The name travels only inside an EqualityFilter: ldapts BER-encodes it as a value,
+            // so `*`, `(`, `)`, `\` and NUL can never become filter syntax.
+            filter: new AndFilter({
+              filters: [b.filter, new EqualityFilter({ attribute: ua.name, value: wanted })],
+            }),
+            attributes: userAttributeList,
+            ...(flavour.binaryAttributes ? { explicitBufferAttributes: flavour.binaryAttributes } : {}),
+            // Two entries are enough to know the name is ambiguous.
+            sizeLimit: 3,
+          }),
+        ),
+      );
+      const byDn = new Map<string, Entry>();
+      for (const entry of perBase.flat()) {
+        if (values(entry, ua.name).some((n) => nameMatches(n, wanted)))
+          byDn.set(entry.dn.toLowerCase(), entry);
+      }
+      const entries = [...byDn.values()];
+      if (entries.length === 0) return null;
+      if (entries.length > 1) {
+        throw directoryEntryInvalid(
+          source,
+          `The directory has ${entries.length} entries for '${wanted}' (${entries.map((e) => e.dn).join('; ')}); refusing to guess.`,
+          { user: wanted },
+        );
+      }
+      const entry = entries[0] as Entry;
+      const name = values(entry, ua.name).find((n) => nameMatches(n, wanted)) as string;
+      const notes: string[] = [];
+
+      const readId = (attribute: string, mapped: number | undefined): number => {
+        const text = single(entry, attribute, source, name);
+        if (text === undefined) {
+          if (mapped !== undefined) return mapped;
+          throw directoryEntryInvalid(source, `The directory entry for '${name}' has no ${attribute}.`, {
+            attribute,
+            user: name,
+          });
+        }
+        const id = parsePosixId(text);
+        if (id === undefined) {
+          throw directoryEntryInvalid(
+            source,
+            `The directory entry for '${name}' has a non-numeric ${attribute}.`,
+            {
+              attribute,
+              user: name,
+            },
+          );
+        }
+        return id;
+      };
+      const needsMapping = values(entry, ua.uid).length === 0 || values(entry, ua.gid).length === 0;
+      const mapped = needsMapping ? flavour.mapIds?.(entry) : undefined;
+      if (mapped?.note) notes.push(mapped.note);
+      const uid = readId(ua.uid, mapped?.uid);
+      const gid = readId(ua.gid, mapped?.gid);
+
+      const mail = single(entry, ua.mail, source, name);
+      if (mail !== undefined) notes.push(`mail: ${mail}`);
+
+      let groups: DirectoryGroup[] | undefined;
+      let primaryGroupName: string | undefined;
+      if (flavour.groupBases.length > 0) {
+        const resolution = await flavour.resolveGroups({
+          user: { dn: entry.dn, name, gid, entry },
+          searchGroups,
+          groupAttributes: ga,
+          notes,
+        });
+        primaryGroupName = resolution.primaryGroupName;
+        groups = [];
+        const seenGids = new Set<number>();
+        for (const group of resolution.groups) {
+          if (group.gid === undefined) continue; // a non-POSIX group (e.g. plain groupOfNames): nesting only
+          if (Number.isNaN(group.gid)) {
+            notes.push(`group '${group.name}' skipped: its ${ga.gid} is not a number`);
+            continue;
+          }
+          if (seenGids.has(group.gid) && groups.some((g) => g.name === group.name)) continue;
+          seenGids.add(group.gid);
+          groups.push({ name: group.name, gid: group.gid });
+        }
+        if (resolution.groups.length >= flavour.maxGroups) {
+          notes.push(`group list cut at ${flavour.maxGroups} (groups.maxGroups)`);
+        }
+      }
+
+      return {
+        name,
+        uid,
+        gid,
+        home: single(entry, ua.home, source, name),
+        gecos: values(entry, ua.gecos)[0] || undefined,
+        shell: single(entry, ua.shell, source, name),
+        ...(groups !== undefined ? { groups } : {}),
+        ...(primaryGroupName !== undefined ? { primaryGroupName } : {}),
+        notes,
+      };
+    },
+  };
+}
+
+const or = (filters: Filter[]): Filter =>
+  filters.length === 1 ? (filters[0] as Filter) : new OrFilter({ filters });
+
+const primaryOf = (groups: GroupEntry[], gid: number) => groups.find((g) => g.gid === gid)?.name;
+
+/**
+ * rfc2307: posixGroup lists login names in memberUid. One search finds the user's groups and
+ * the primary group by gidNumber (a user-private group usually lists no members).
+ */
+export const memberUidGroups =
+  (memberAttributes: string[]): GroupResolver =>
+  async ({ user, searchGroups, groupAttributes }) => {
+    const groups = await searchGroups(
+      or([
+        ...memberAttributes.map((attribute) => new EqualityFilter({ attribute, value: user.name })),
+        new EqualityFilter({ attribute: groupAttributes.gid, value: String(user.gid) }),
+      ]),
+    );
+    return { groups, primaryGroupName: primaryOf(groups, user.gid) };
+  };
+
+/** Group DNs per OR filter when walking up nested groups (keeps each request small). */
+const NESTED_BATCH = 50;
+
+/**
+ * rfc2307bis: groupOfNames / groupOfUniqueNames list member DNs. Direct groups (and the primary
+ * group by gidNumber) in one search, then parents of those groups level by level up to
+ * `maxDepth` levels; a DN seen once is never searched again, so membership cycles terminate.
+ */
+export const memberDnGroups =
+  (memberAttributes: string[], maxDepth: number): GroupResolver =>
+  async ({ user, searchGroups, groupAttributes, notes }) => {
+    const memberOf = (dns: string[]) =>
+      dns.flatMap((dn) => memberAttributes.map((attribute) => new EqualityFilter({ attribute, value: dn })));
+    const direct = await searchGroups(
+      or([
+        ...memberOf([user.dn]),
+        new EqualityFilter({ attribute: groupAttributes.gid, value: String(user.gid) }),
+      ]),
+    );
+    const found = new Map<string, GroupEntry>(direct.map((g) => [g.dn.toLowerCase(), g]));
+    // The primary group (found by gidNumber) is walked up too: the user belongs to it.
+    let frontier = direct;
+    for (let depth = 1; depth <= maxDepth && frontier.length > 0; depth += 1) {
+      const next: GroupEntry[] = [];
+      for (let i = 0; i < frontier.length; i += NESTED_BATCH) {
+        const batch = frontier.slice(i, i + NESTED_BATCH).map((g) => g.dn);
+        for (const parent of await searchGroups(or(memberOf(batch)))) {
+          const key = parent.dn.toLowerCase();
+          if (found.has(key) || sameDn(parent.dn, user.dn)) continue; // cycle or already known
+          found.set(key, parent);
+          next.push(parent);
+        }
+      }
+      frontier = next;
+      if (depth === maxDepth && frontier.length > 0) {
+        notes.push(`group nesting deeper than ${maxDepth} levels not followed (groups.maxNestingDepth)`);
+      }
+    }
+    const groups = [...found.values()];
+    return { groups, primaryGroupName: primaryOf(groups, user.gid) };
+  };
