@@ -3,6 +3,7 @@
 
 export const ErrorCodes = {
   INVALID_USERNAME: 400,
+  INVALID_REQUEST: 400,
   UNAUTHENTICATED: 401,
   FORBIDDEN: 403,
   USER_NOT_FOUND: 404,
@@ -47,12 +48,19 @@ export const policyViolation = (message: string, extras: Record<string, unknown>
   new IdmountError('POLICY_VIOLATION', message, { extras });
 
 /** A directory entry exists but cannot be turned into an identity (bad attribute, duplicate entry). */
-export const directoryEntryInvalid = (source: string, message: string, extras: Record<string, unknown> = {}) =>
-  new IdmountError('DIRECTORY_ENTRY_INVALID', message, { extras: { source, ...extras } });
+export const directoryEntryInvalid = (
+  source: string,
+  message: string,
+  extras: Record<string, unknown> = {},
+) => new IdmountError('DIRECTORY_ENTRY_INVALID', message, { extras: { source, ...extras } });
 
 export const sourceUnavailable = (source: string, retryAfter: number, cause?: unknown) =>
-  new IdmountError('SOURCE_UNAVAILABLE', `The directory source '${source}' is unavailable; try again shortly.`, {
-    extras: { source },
-    retryAfter,
-    cause,
-  });
+  new IdmountError(
+    'SOURCE_UNAVAILABLE',
+    `The directory source '${source}' is unavailable; try again shortly.`,
+    {
+      extras: { source },
+      retryAfter,
+      cause,
+    },
+  );

@@ -12,14 +12,21 @@ export const Duration = z
   ])
   .transform((value) => {
     if (typeof value === 'number') return value;
-    const [, amount, unit] = /^(\d+)(ms|s|m|h|d)$/.exec(value) as unknown as [string, string, keyof typeof UNIT_MS];
+    const [, amount, unit] = /^(\d+)(ms|s|m|h|d)$/.exec(value) as unknown as [
+      string,
+      string,
+      keyof typeof UNIT_MS,
+    ];
     return Number(amount) * UNIT_MS[unit];
   });
 
 /** A name used in logs, metrics, explain traces and Kubernetes volume names. */
 export const ResourceName = z
   .string()
-  .regex(/^[a-z0-9]([a-z0-9-]{0,28}[a-z0-9])?$/, 'use 1-30 lowercase letters, digits or dashes (a DNS label)');
+  .regex(
+    /^[a-z0-9]([a-z0-9-]{0,28}[a-z0-9])?$/,
+    'use 1-30 lowercase letters, digits or dashes (a DNS label)',
+  );
 
 export const AbsolutePath = z
   .string()
@@ -47,7 +54,11 @@ export function readSecret(
   env: NodeJS.ProcessEnv = process.env,
 ): string | undefined {
   if (ref.file !== undefined && ref.env !== undefined) {
-    ctx.addIssue({ code: 'custom', path: [`${key}File`], message: `set only one of ${key}File and ${key}Env` });
+    ctx.addIssue({
+      code: 'custom',
+      path: [`${key}File`],
+      message: `set only one of ${key}File and ${key}Env`,
+    });
     return undefined;
   }
   if (ref.file !== undefined) {

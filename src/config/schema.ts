@@ -20,10 +20,15 @@ const TokenSchema = z
     sha256File: z.string().optional().describe('File holding the SHA-256 digest (hex) of the token.'),
     tokenFile: z.string().optional().describe('File holding the token itself (hashed on load, never kept).'),
     tokenEnv: z.string().optional().describe('Environment variable holding the token itself.'),
-    scopes: z.array(Scope).min(1).describe('What the token may do: users:read, spawn-plan:read, cache:write.'),
+    scopes: z
+      .array(Scope)
+      .min(1)
+      .describe('What the token may do: users:read, spawn-plan:read, cache:write.'),
   })
   .transform((token, ctx) => {
-    const given = [token.sha256, token.sha256File, token.tokenFile, token.tokenEnv].filter((v) => v !== undefined);
+    const given = [token.sha256, token.sha256File, token.tokenFile, token.tokenEnv].filter(
+      (v) => v !== undefined,
+    );
     if (given.length !== 1) {
       ctx.addIssue({ code: 'custom', message: 'set exactly one of sha256, sha256File, tokenFile, tokenEnv' });
       return z.NEVER;
@@ -32,7 +37,11 @@ const TokenSchema = z
     if (token.sha256File !== undefined) {
       const value = readSecret({ file: token.sha256File }, 'sha256', ctx)?.trim().toLowerCase();
       if (value !== undefined && !/^[0-9a-f]{64}$/.test(value)) {
-        ctx.addIssue({ code: 'custom', path: ['sha256File'], message: 'the file does not hold a sha256 hex digest' });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['sha256File'],
+          message: 'the file does not hold a sha256 hex digest',
+        });
         return z.NEVER;
       }
       digest = value;
@@ -49,7 +58,10 @@ export const sha256Hex = (value: string) => createHash('sha256').update(value, '
 export const OidcConfigSchema = z.strictObject({
   issuer: z.url().describe('Issuer URL of the realm, e.g. https://sso.example.org/realms/facility.'),
   audience: z.string().min(1).describe('Required `aud` of admin access tokens (the idmount client id).'),
-  role: z.string().min(1).describe('Realm role (or `client:role` for a client role) an admin token must carry.'),
+  role: z
+    .string()
+    .min(1)
+    .describe('Realm role (or `client:role` for a client role) an admin token must carry.'),
   jwksUri: z.url().optional().describe('JWKS URL; defaults to the issuer discovery document.'),
   algorithms: z
     .array(z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']))
@@ -68,7 +80,10 @@ const AuthSchema = z
       .boolean()
       .default(false)
       .describe('Turn authentication off. Only accepted when server.host is a loopback address (demo mode).'),
-    tokens: z.array(TokenSchema).default([]).describe('Static bearer tokens (Kubernetes Secrets), each with scopes.'),
+    tokens: z
+      .array(TokenSchema)
+      .default([])
+      .describe('Static bearer tokens (Kubernetes Secrets), each with scopes.'),
     oidc: OidcConfigSchema.optional().describe('Admin access with Keycloak (OIDC) access tokens.'),
     rateLimit: z
       .strictObject({
@@ -76,13 +91,17 @@ const AuthSchema = z
         window: Duration.default(60_000).describe('Rate-limit window.'),
       })
       .prefault({})
-      .describe('Per-token request rate limit (429 beyond it). A hub spawning 600 notebooks a minute is exceptional.'),
+      .describe(
+        'Per-token request rate limit (429 beyond it). A hub spawning 600 notebooks a minute is exceptional.',
+      ),
   })
   .prefault({});
 
 const CacheSchema = z
   .strictObject({
-    ttl: Duration.default(300_000).describe('How long a resolved identity is served without asking the directory.'),
+    ttl: Duration.default(300_000).describe(
+      'How long a resolved identity is served without asking the directory.',
+    ),
     negativeTtl: Duration.default(30_000).describe('How long "no such user" is remembered.'),
     staleIfError: Duration.default(86_400_000).describe(
       'How long past its TTL an identity may still be served (flagged stale) while its source is down.',
@@ -93,7 +112,12 @@ const CacheSchema = z
       .max(1)
       .default(0.8)
       .describe('Fraction of the TTL after which a hit triggers a background refresh (0 disables).'),
-    maxEntries: z.number().int().positive().default(200_000).describe('Most identities kept in memory per replica.'),
+    maxEntries: z
+      .number()
+      .int()
+      .positive()
+      .default(200_000)
+      .describe('Most identities kept in memory per replica.'),
   })
   .prefault({});
 
@@ -107,14 +131,35 @@ const PolicySchema = z
         maxLength: z.number().int().min(1).max(256).default(64).describe('Longest accepted username.'),
       })
       .prefault({}),
-    minUid: z.number().int().min(1).default(1000).describe('Lowest uid accepted; 0 is refused whatever this says.'),
-    maxUid: z.number().int().min(1).max(4_294_967_294).default(4_294_967_294).describe('Highest uid accepted.'),
+    minUid: z
+      .number()
+      .int()
+      .min(1)
+      .default(1000)
+      .describe('Lowest uid accepted; 0 is refused whatever this says.'),
+    maxUid: z
+      .number()
+      .int()
+      .min(1)
+      .max(4_294_967_294)
+      .default(4_294_967_294)
+      .describe('Highest uid accepted.'),
     minGid: z.number().int().min(1).default(1000).describe('Lowest primary or supplemental gid accepted.'),
-    maxGid: z.number().int().min(1).max(4_294_967_294).default(4_294_967_294).describe('Highest gid accepted.'),
+    maxGid: z
+      .number()
+      .int()
+      .min(1)
+      .max(4_294_967_294)
+      .default(4_294_967_294)
+      .describe('Highest gid accepted.'),
     alwaysAllowGids: z
       .array(z.number().int().min(1))
       .default([100])
-      .describe("Supplemental gids kept even below minGid (100 'users': docker-stacks' conda needs it)."),
+      .describe('Supplemental gids kept when the directory lists them, even below minGid.'),
+    extraGids: z
+      .array(z.number().int().min(1))
+      .default([100])
+      .describe("Supplemental gids every plan gets (100 'users': docker-stacks' conda needs it)."),
   })
   .prefault({});
 
@@ -122,7 +167,10 @@ const ServerSchema = z
   .strictObject({
     host: z.string().default('127.0.0.1').describe('Address to listen on (0.0.0.0 in a pod).'),
     port: z.number().int().min(0).max(65535).default(8080).describe('TCP port.'),
-    trustProxy: z.boolean().default(false).describe('Trust X-Forwarded-* headers (only behind a trusted proxy).'),
+    trustProxy: z
+      .boolean()
+      .default(false)
+      .describe('Trust X-Forwarded-* headers (only behind a trusted proxy).'),
     shutdownGrace: Duration.default(10_000).describe(
       'How long SIGTERM waits for in-flight requests; keep below the pod terminationGracePeriodSeconds.',
     ),
@@ -137,7 +185,9 @@ const MergeSchema = z
     gecos: z.string().optional(),
     groups: z.string().optional(),
   })
-  .describe('Per-field source names, e.g. numbers from LDAP and groups from Keycloak. Unset: first source wins.');
+  .describe(
+    'Per-field source names, e.g. numbers from LDAP and groups from Keycloak. Unset: first source wins.',
+  );
 
 export const ConfigSchema = z
   .strictObject({
@@ -159,6 +209,13 @@ export const ConfigSchema = z
           .enum(['initContainer', 'none'])
           .default('initContainer')
           .describe('Ship passwd/group lines in the plan so the spawner can fix "I have no name!".'),
+        shell: z
+          .string()
+          .regex(/^\/[A-Za-z0-9._/-]+$/)
+          .default('/bin/bash')
+          .describe(
+            "Login shell in the container's passwd line (the directory's shell may not exist in the image).",
+          ),
       })
       .prefault({}),
   })
@@ -166,7 +223,11 @@ export const ConfigSchema = z
     const names = new Set<string>();
     config.sources.forEach((source, i) => {
       if (names.has(source.name)) {
-        ctx.addIssue({ code: 'custom', path: ['sources', i, 'name'], message: `duplicate source name '${source.name}'` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['sources', i, 'name'],
+          message: `duplicate source name '${source.name}'`,
+        });
       }
       names.add(source.name);
     });
@@ -188,9 +249,6 @@ export const ConfigSchema = z
         path: ['auth', 'tokens'],
         message: 'no token and no oidc configured: nobody could call the API',
       });
-    }
-    if (config.policy.alwaysAllowGids.includes(0)) {
-      ctx.addIssue({ code: 'custom', path: ['policy', 'alwaysAllowGids'], message: 'gid 0 is never allowed' });
     }
   });
 

@@ -123,7 +123,13 @@ export type Volume = z.infer<typeof VolumeSchema>;
 export type VolumeMount = z.infer<typeof VolumeMountSchema>;
 
 export const SourceStateSchema = z
-  .object({ name: z.string(), type: z.string(), up: z.boolean(), since: z.string(), lastError: z.string().optional() })
+  .object({
+    name: z.string(),
+    type: z.string(),
+    up: z.boolean(),
+    since: z.string(),
+    lastError: z.string().optional(),
+  })
   .meta({ id: 'SourceState' });
 
 export const ReadySchema = z

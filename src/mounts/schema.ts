@@ -28,7 +28,9 @@ export const VolumeSourceSchema = z
       }),
     }),
   ])
-  .describe('Volume kind: { nfs: { server } }, { hostPath: { type } } or { pvc: { claimName, mountedRoot } }.');
+  .describe(
+    'Volume kind: { nfs: { server } }, { hostPath: { type } } or { pvc: { claimName, mountedRoot } }.',
+  );
 
 export type VolumeSource = z.infer<typeof VolumeSourceSchema>;
 
@@ -46,8 +48,14 @@ export const HomeRuleSchema = z
       .string()
       .optional()
       .describe('Path template with {username}, {initial} (first letter) and {uid}, e.g. /users/{username}.'),
-    rewrite: z.array(RewriteSchema).default([]).describe('Prefix rewrites applied to the attribute; first match wins.'),
-    allowedRoots: z.array(AbsolutePath).min(1).describe('The final path must lie strictly under one of these.'),
+    rewrite: z
+      .array(RewriteSchema)
+      .default([])
+      .describe('Prefix rewrites applied to the attribute; first match wins.'),
+    allowedRoots: z
+      .array(AbsolutePath)
+      .min(1)
+      .describe('The final path must lie strictly under one of these.'),
     volume: VolumeSourceSchema,
     mountPath: AbsolutePath.describe('Where the home directory appears in the container; HOME points here.'),
     readOnly: z.boolean().default(false),
@@ -56,32 +64,78 @@ export const HomeRuleSchema = z
     if (rule.from === 'template' && rule.template === undefined) {
       ctx.addIssue({ code: 'custom', path: ['template'], message: 'required when from is template' });
     }
+    if (rule.template !== undefined) checkPlaceholders(rule.template, BASE_PLACEHOLDERS, ctx, 'template');
+    checkPlaceholders(rule.mountPath, BASE_PLACEHOLDERS, ctx, 'mountPath');
   });
 
-export const DataRuleSchema = z.strictObject({
-  name: ResourceName.describe('Rule name; used in volume names and explain traces.'),
-  fromGroup: RegexString.optional().describe(
-    'Regular expression over group names; named captures feed the templates. Unset: a static mount for everyone.',
-  ),
-  path: z.string().min(1).describe('Path template: {username}, {uid}, {gid}, {initial}, {group} and named captures.'),
-  mountPath: z.string().min(1).describe('Container path template, same placeholders.'),
-  readOnly: z.boolean().default(true).describe('Data is read-only unless a rule says otherwise.'),
-  allowedRoots: z.array(AbsolutePath).min(1).describe('The final path must lie under one of these.'),
-  volume: VolumeSourceSchema,
-});
+const BASE_PLACEHOLDERS = ['username', 'initial', 'uid', 'gid'];
+
+/** Every {placeholder} in a template must be one the planner can fill. */
+function checkPlaceholders(template: string, known: string[], ctx: z.RefinementCtx, path: string) {
+  for (const [, key] of template.matchAll(/\{([^}]*)\}/g)) {
+    if (!known.includes(key as string)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [path],
+        message: `unknown placeholder {${key}}; use ${known.map((k) => `{${k}}`).join(', ')}`,
+      });
+    }
+  }
+}
+
+const captureNames = (regex: string | undefined) =>
+  regex === undefined
+    ? []
+    : [...regex.matchAll(/\(\?<([A-Za-z_][A-Za-z0-9_]*)>/g)].map((m) => m[1] as string);
+
+export const DataRuleSchema = z
+  .strictObject({
+    name: ResourceName.describe('Rule name; used in volume names and explain traces.'),
+    fromGroup: RegexString.optional().describe(
+      'Regular expression over group names; named captures feed the templates. Unset: a static mount for everyone.',
+    ),
+    path: z
+      .string()
+      .min(1)
+      .describe('Path template: {username}, {uid}, {gid}, {initial}, {group} and named captures.'),
+    mountPath: z.string().min(1).describe('Container path template, same placeholders.'),
+    readOnly: z.boolean().default(true).describe('Data is read-only unless a rule says otherwise.'),
+    allowedRoots: z.array(AbsolutePath).min(1).describe('The final path must lie under one of these.'),
+    volume: VolumeSourceSchema,
+  })
+  .superRefine((rule, ctx) => {
+    const known = [
+      ...BASE_PLACEHOLDERS,
+      ...(rule.fromGroup === undefined ? [] : ['group', ...captureNames(rule.fromGroup)]),
+    ];
+    checkPlaceholders(rule.path, known, ctx, 'path');
+    checkPlaceholders(rule.mountPath, known, ctx, 'mountPath');
+    for (const key of ['path', 'mountPath'] as const) {
+      if (!rule[key].startsWith('/') || rule[key].split('/').includes('..')) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [key],
+          message: 'expected an absolute path template without ".."',
+        });
+      }
+    }
+  });
 
 export type HomeRule = z.infer<typeof HomeRuleSchema>;
 export type DataRule = z.infer<typeof DataRuleSchema>;
 
 export const MountsConfigShape = {
-  home: HomeRuleSchema.optional().describe('How the home directory is found and mounted. Unset: no home mount.'),
+  home: HomeRuleSchema.optional().describe(
+    'How the home directory is found and mounted. Unset: no home mount.',
+  ),
   data: z
     .array(DataRuleSchema)
     .default([])
     .superRefine((rules, ctx) => {
       const seen = new Set<string>();
       rules.forEach((rule, i) => {
-        if (seen.has(rule.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: 'duplicate rule name' });
+        if (seen.has(rule.name))
+          ctx.addIssue({ code: 'custom', path: [i, 'name'], message: 'duplicate rule name' });
         seen.add(rule.name);
       });
     })

@@ -122,7 +122,9 @@ export function createFileSource(config: FileSourceConfig, ctx: SourceContext): 
 
   const load = (): Snapshot => {
     const [first, second] = files.map((f) => readFileSync(f, 'utf8'));
-    return config.path !== undefined ? parseDocument(first as string) : parsePasswdGroup(first as string, second as string);
+    return config.path !== undefined
+      ? parseDocument(first as string)
+      : parsePasswdGroup(first as string, second as string);
   };
 
   // The first load must succeed: a service that starts with no directory would answer 404 for all.
@@ -134,7 +136,11 @@ export function createFileSource(config: FileSourceConfig, ctx: SourceContext): 
       health = { up: true, since: new Date().toISOString() };
       log.info({ users: snapshot.users.size }, 'directory file reloaded');
     } catch (err) {
-      health = { up: true, since: health.since, lastError: `reload failed, serving last good data: ${(err as Error).message}` };
+      health = {
+        up: true,
+        since: health.since,
+        lastError: `reload failed, serving last good data: ${(err as Error).message}`,
+      };
       log.error({ err }, 'directory file reload failed; keeping the last good data');
     }
   };
@@ -151,9 +157,13 @@ export function createFileSource(config: FileSourceConfig, ctx: SourceContext): 
       const entries = snapshot.users.get(username);
       if (entries === undefined) return null;
       if (entries.length > 1) {
-        throw directoryEntryInvalid(config.name, `The directory has ${entries.length} entries for '${username}'.`, {
-          user: username,
-        });
+        throw directoryEntryInvalid(
+          config.name,
+          `The directory has ${entries.length} entries for '${username}'.`,
+          {
+            user: username,
+          },
+        );
       }
       const raw = entries[0] as RawUser;
       const uid = parseId(raw.uid, 'uid', config.name, username);

@@ -1,0 +1,73 @@
+// `idmount lookup NAME`: the spawn plan an admin would get from the API, resolved in-process
+// from a config, printed for a person (or as JSON).
+import { pino } from 'pino';
+import type { LoadedConfig } from '../config/load.js';
+import { IdmountError } from '../errors.js';
+import { createResolver } from '../identity/resolver.js';
+import { createSource } from '../identity/sources/registry.js';
+import { createPlanDeriver } from '../mounts/spawn-plan.js';
+import { createUsernameCheck } from '../policy/policy.js';
+
+export async function lookup(
+  loaded: LoadedConfig,
+  name: string,
+  options: { explain: boolean; json: boolean },
+) {
+  const { config } = loaded;
+  const log = pino({ level: 'warn' }, pino.destination(2));
+  const sources = config.sources.map((s) => createSource(s, { log, baseDir: loaded.baseDir }));
+  const resolver = createResolver({
+    sources,
+    cache: config.cache,
+    merge: config.merge,
+    derive: createPlanDeriver(config),
+    log,
+  });
+  try {
+    createUsernameCheck(config.policy)(name);
+    const resolution = await resolver.resolve(name);
+    const outcome = resolution.derived;
+    if (!outcome.ok) throw outcome.error;
+    const explain = { cache: resolution.cache, sources: resolution.attempts, ...outcome.explain };
+    if (options.json) {
+      const body = options.explain ? { ...outcome.plan, explain } : outcome.plan;
+      return { output: `${JSON.stringify(body, null, 2)}\n`, exitCode: 0 };
+    }
+    const { plan } = outcome;
+    const lines = [
+      `${plan.username}: uid ${plan.uid}, gid ${plan.gid}, supplemental ${plan.supplementalGids.join(', ') || 'none'} (source ${plan.source})`,
+      `HOME ${plan.environment.HOME}`,
+      ...plan.volumeMounts.map((m) => {
+        const v = plan.volumes.find((x) => x.name === m.name);
+        const from = v?.nfs
+          ? `nfs ${v.nfs.server}:${v.nfs.path}`
+          : v?.hostPath
+            ? `hostPath ${v.hostPath.path}`
+            : `pvc ${v?.persistentVolumeClaim?.claimName} subPath ${m.subPath}`;
+        return `mount ${m.mountPath} <- ${from} (${m.readOnly ? 'read-only' : 'read-write'})`;
+      }),
+    ];
+    if (options.explain) {
+      lines.push(`sources: ${explain.sources.map((s) => `${s.source} ${s.result}`).join('; ')}`);
+      lines.push(
+        ...explain.rules.map(
+          (r) => `rule ${r.rule}${r.group ? ` [${r.group}]` : ''}: ${r.outcome} — ${r.reason}`,
+        ),
+      );
+      lines.push(...explain.droppedGroups.map((g) => `dropped group ${g.name} (${g.gid}): ${g.reason}`));
+      lines.push(...explain.notes.map((n) => `note: ${n}`));
+    }
+    return { output: `${lines.join('\n')}\n`, exitCode: 0 };
+  } catch (err) {
+    if (err instanceof IdmountError) {
+      const body = { code: err.code, detail: err.message, ...err.extras };
+      return {
+        output: options.json ? `${JSON.stringify(body, null, 2)}\n` : `${err.code}: ${err.message}\n`,
+        exitCode: err.code === 'USER_NOT_FOUND' ? 3 : 1,
+      };
+    }
+    throw err;
+  } finally {
+    await resolver.close();
+  }
+}

@@ -1,0 +1,90 @@
+// Loads the one YAML config (or the embedded demo default), validates it with zod, and freezes
+// it. Problems are reported all at once, each with its exact key path.
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import YAML from 'yaml';
+import type { z } from 'zod';
+import { type Config, ConfigSchema } from './schema.js';
+
+export interface LoadedConfig {
+  config: Config;
+  /** Relative paths inside the config resolve against this folder. */
+  baseDir: string;
+  /** Where the config came from: a file path, or 'embedded default'. */
+  origin: string;
+  embedded: boolean;
+}
+
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(origin: string, problems: string[]) {
+    super(`invalid configuration in ${origin}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+/** The demo directory and its rules ship in examples/, beside src/ and dist/. */
+export const EXAMPLES_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../examples');
+export const EMBEDDED_CONFIG = resolve(EXAMPLES_DIR, 'demo-config.yaml');
+
+export function formatIssuePath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const key of path) {
+    if (typeof key === 'number') out += `[${key}]`;
+    else out += out === '' ? String(key) : `.${String(key)}`;
+  }
+  return out === '' ? '(top level)' : out;
+}
+
+export function describeIssues(issues: readonly z.core.$ZodIssue[]): string[] {
+  return issues.map((issue) => {
+    const where = formatIssuePath(issue.path);
+    if (issue.code === 'unrecognized_keys') {
+      return `${where}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${k}'`).join(', ')}`;
+    }
+    return `${where}: ${issue.message}`;
+  });
+}
+
+/** Validates an already-parsed document. */
+export function parseConfig(document: unknown, origin: string): Config {
+  const result = ConfigSchema.safeParse(document ?? {});
+  if (!result.success) throw new ConfigError(origin, describeIssues(result.error.issues));
+  return deepFreeze(result.data);
+}
+
+export function loadConfig(path: string | undefined): LoadedConfig {
+  const file = path ?? EMBEDDED_CONFIG;
+  const origin = path ?? 'embedded default';
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(origin, [
+      `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+    ]);
+  }
+  const document = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (document.errors.length > 0) {
+    throw new ConfigError(
+      origin,
+      document.errors.map((e) => `YAML ${e.linePos?.[0] ? `line ${e.linePos[0].line}` : ''}: ${e.code}`),
+    );
+  }
+  return {
+    config: parseConfig(document.toJS(), origin),
+    baseDir: dirname(resolve(file)),
+    origin,
+    embedded: path === undefined,
+  };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}

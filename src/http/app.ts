@@ -1,0 +1,107 @@
+// buildApp: the whole service as a Fastify instance that never listens by itself. The server
+// (src/server.ts) and the tests (app.inject) both start from here.
+
+import rateLimit from '@fastify/rate-limit';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyServerOptions } from 'fastify';
+import {
+  jsonSchemaTransform,
+  jsonSchemaTransformObject,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
+import type { Config } from '../config/schema.js';
+import type { IdentitySource } from '../identity/types.js';
+import { authPlugin, type TokenVerifier } from './auth.js';
+import { metricsPlugin } from './metrics.js';
+import { registerProblemHandlers } from './problem.js';
+import { resolverPlugin } from './resolver-plugin.js';
+import { healthRoutes } from './routes/health.js';
+import { usersRoutes } from './routes/users.js';
+
+export interface AppDeps {
+  /** Relative paths in the config resolve against this folder. */
+  baseDir: string;
+  /** Logger options or instance for Fastify; tests pass false or a capturing stream. */
+  logger?: FastifyServerOptions['logger'];
+  loggerInstance?: FastifyServerOptions['loggerInstance'];
+  /** Prebuilt sources (tests, the CLI); otherwise built from config. */
+  sources?: IdentitySource[];
+  /** Extra bearer-token verifiers (OIDC). */
+  verifiers?: TokenVerifier[];
+  /** Clock for cache ages (tests). */
+  now?: () => number;
+}
+
+/** Secrets that must never reach a log line, wherever they appear in a logged object. */
+export const REDACT_PATHS = [
+  'req.headers.authorization',
+  'headers.authorization',
+  '*.bindPassword',
+  '*.clientSecret',
+  '*.password',
+  '*.token',
+];
+
+export const VERSION = '0.1.0';
+
+export async function buildApp(config: Config, deps: AppDeps) {
+  const app = Fastify({
+    ...(deps.loggerInstance !== undefined
+      ? { loggerInstance: deps.loggerInstance }
+      : { logger: deps.logger ?? false }),
+    trustProxy: config.server.trustProxy,
+    // Usernames may be long and hostile; let them reach the username check (400) rather than
+    // being cut off by the router's default 100-character parameter limit (404).
+    routerOptions: { maxParamLength: 16_384 },
+    requestIdHeader: false,
+  }).withTypeProvider<ZodTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  registerProblemHandlers(app);
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'idmount',
+        version: VERSION,
+        description:
+          'Tells KubeSpawner which POSIX identity and which directories a JupyterHub user must run with. ' +
+          'Errors are application/problem+json with a stable `code`.',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      tags: [
+        { name: 'users', description: 'Identities and spawn plans.' },
+        { name: 'health', description: 'Probes and metrics.' },
+      ],
+    },
+    transform: jsonSchemaTransform,
+    transformObject: jsonSchemaTransformObject,
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+
+  await app.register(metricsPlugin);
+  await app.register(authPlugin, { auth: config.auth, verifiers: deps.verifiers });
+  await app.register(resolverPlugin, { config, baseDir: deps.baseDir, sources: deps.sources, now: deps.now });
+
+  await app.register(async (api) => {
+    // Per caller: a leaked or runaway token cannot starve the hub. Keyed after authentication.
+    await api.register(rateLimit, {
+      hook: 'preHandler',
+      max: config.auth.rateLimit.max,
+      timeWindow: config.auth.rateLimit.window,
+      keyGenerator: (request) => request.principal?.name ?? request.ip,
+    });
+    await api.register(usersRoutes);
+  });
+  await app.register(healthRoutes);
+
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  return app;
+}
+
+export type App = Awaited<ReturnType<typeof buildApp>>;

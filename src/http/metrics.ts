@@ -1,0 +1,77 @@
+// Prometheus metrics, one registry per app instance (tests build many apps in one process).
+import fp from 'fastify-plugin';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { ResolverEvents } from '../identity/resolver.js';
+
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'idmount_' });
+  const lookups = new Counter({
+    name: 'idmount_lookups_total',
+    help: 'Directory lookups (cache misses) by result.',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
+  const lookupSeconds = new Histogram({
+    name: 'idmount_lookup_duration_seconds',
+    help: 'Time to ask the source chain for one user.',
+    labelNames: ['result'] as const,
+    // Directory round trips: sub-millisecond (file) to seconds (a slow LDAP server before timeout).
+    buckets: [0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  const cacheEvents = new Counter({
+    name: 'idmount_cache_requests_total',
+    help: 'Resolutions by cache outcome: hit, miss, refresh (hit + background refresh), stale, negative.',
+    labelNames: ['state'] as const,
+    registers: [registry],
+  });
+  const events: ResolverEvents = {
+    cache: (state) => cacheEvents.inc({ state }),
+    lookup: (result, seconds) => {
+      lookups.inc({ result });
+      lookupSeconds.observe({ result }, seconds);
+    },
+  };
+  return {
+    registry,
+    events,
+    /** Gauges read at scrape time from live state (cache size, source health). */
+    observe(read: {
+      cacheEntries: () => number;
+      sources: () => { name: string; type: string; up: boolean }[];
+    }) {
+      new Gauge({
+        name: 'idmount_cache_entries',
+        help: 'Identities (and negative answers) held in this replica.',
+        registers: [registry],
+        collect() {
+          this.set(read.cacheEntries());
+        },
+      });
+      new Gauge({
+        name: 'idmount_source_up',
+        help: '1 when the directory source answered its last operation, 0 when it is down.',
+        labelNames: ['source', 'type'] as const,
+        registers: [registry],
+        collect() {
+          this.reset();
+          for (const s of read.sources()) this.set({ source: s.name, type: s.type }, s.up ? 1 : 0);
+        },
+      });
+    },
+  };
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    metrics: ReturnType<typeof createMetrics>;
+  }
+}
+
+export const metricsPlugin = fp(
+  async (app) => {
+    app.decorate('metrics', createMetrics());
+  },
+  { name: 'idmount-metrics' },
+);

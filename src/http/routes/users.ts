@@ -1,0 +1,112 @@
+// /users routes: the identity (admins), the spawn plan (the hub, admins), cache eviction (admins).
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import type { Resolution } from '../../identity/resolver.js';
+import type { PlanOutcome } from '../../mounts/spawn-plan.js';
+import {
+  CacheEvictedSchema,
+  ExplainQuery,
+  IdentitySchema,
+  ProblemSchema,
+  type SpawnPlan,
+  SpawnPlanSchema,
+  UsernameParams,
+} from '../schemas.js';
+
+const errors = (...statuses: number[]) =>
+  Object.fromEntries(statuses.map((s) => [s, ProblemSchema.describe(`problem+json (${s})`)]));
+
+export const usersRoutes: FastifyPluginAsyncZod = async (app) => {
+  const resolve = async (name: string): Promise<Resolution<PlanOutcome>> => {
+    app.checkUsername(name);
+    return app.resolver.resolve(name);
+  };
+
+  app.get(
+    '/users/:name',
+    {
+      onRequest: app.requireScope('users:read'),
+      schema: {
+        tags: ['users'],
+        summary: "A user's identity as the directory sources report it (before policy).",
+        security: [{ bearer: [] }],
+        params: UsernameParams,
+        response: { 200: IdentitySchema, ...errors(400, 401, 403, 404, 422, 429, 503) },
+      },
+    },
+    async (request, reply) => {
+      const { name } = request.params;
+      request.log.info({ audit: true, caller: request.principal?.name, user: name }, 'identity lookup');
+      const { identity, cache, stale } = await resolve(name);
+      reply.header('cache-control', 'no-store').header('x-idmount-cache', cache);
+      const origin = Object.fromEntries(Object.entries(identity.origin).filter(([, v]) => v !== undefined));
+      return {
+        name: identity.name,
+        uid: identity.uid,
+        gid: identity.gid,
+        home: identity.home,
+        gecos: identity.gecos,
+        groups: identity.groups,
+        source: identity.origin.uid ?? 'unknown',
+        origin: origin as Record<string, string>,
+        stale,
+      };
+    },
+  );
+
+  app.get(
+    '/users/:name/spawn-plan',
+    {
+      onRequest: app.requireScope('spawn-plan:read'),
+      schema: {
+        tags: ['users'],
+        summary:
+          'The plan KubeSpawner applies: identity, supplemental groups, environment, volumes, NSS lines.',
+        security: [{ bearer: [] }],
+        params: UsernameParams,
+        querystring: ExplainQuery,
+        response: { 200: SpawnPlanSchema, ...errors(400, 401, 403, 404, 422, 429, 503) },
+      },
+    },
+    async (request, reply) => {
+      const { name } = request.params;
+      const explain = request.query.explain === 'true' || request.query.explain === '1';
+      request.log.info({ audit: true, caller: request.principal?.name, user: name, explain }, 'spawn plan');
+      const resolution = await resolve(name);
+      const outcome = resolution.derived;
+      if (!outcome.ok) throw outcome.error;
+      reply.header('cache-control', 'no-store').header('x-idmount-cache', resolution.cache);
+      if (!explain && !resolution.stale) {
+        // The common spawn: bytes serialised once when the cache was filled.
+        // Fastify sends a string body as it is; the zod serializer only runs for objects.
+        return reply.type('application/json; charset=utf-8').send(outcome.json as unknown as SpawnPlan);
+      }
+      return {
+        ...outcome.plan,
+        stale: resolution.stale,
+        ...(explain && {
+          explain: { cache: resolution.cache, sources: resolution.attempts, ...outcome.explain },
+        }),
+      };
+    },
+  );
+
+  app.delete(
+    '/users/:name/cache',
+    {
+      onRequest: app.requireScope('cache:write'),
+      schema: {
+        tags: ['users'],
+        summary: "Forget a user's cached identity so the next request asks the directory.",
+        security: [{ bearer: [] }],
+        params: UsernameParams,
+        response: { 200: CacheEvictedSchema, ...errors(400, 401, 403, 429) },
+      },
+    },
+    async (request) => {
+      const { name } = request.params;
+      app.checkUsername(name);
+      request.log.info({ audit: true, caller: request.principal?.name, user: name }, 'cache eviction');
+      return { name, evicted: app.resolver.evict(name) };
+    },
+  );
+};

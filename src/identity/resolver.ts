@@ -1,0 +1,247 @@
+// IdentityResolver: asks the ordered source chain and owns the cache — positive and negative
+// TTLs, refresh-ahead, single-flight per name, and stale-if-error when a source is down.
+// Whatever is derived from an identity (the spawn plan and its JSON) is computed once per cache
+// fill by `derive`, so a cached spawn is a map lookup and a write.
+import { LRUCache } from 'lru-cache';
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import { directoryEntryInvalid, IdmountError, userNotFound } from '../errors.js';
+import type { DirectoryRecord, Identity, IdentitySource } from './types.js';
+
+export type CacheState = 'hit' | 'miss' | 'stale' | 'refresh';
+
+export interface SourceAttempt {
+  source: string;
+  result: string;
+}
+
+export type Entry<D> =
+  | { kind: 'found'; identity: Identity; derived: D; attempts: SourceAttempt[]; fetchedAt: number }
+  | { kind: 'missing'; attempts: SourceAttempt[]; fetchedAt: number };
+
+export interface Resolution<D> {
+  identity: Identity;
+  derived: D;
+  attempts: SourceAttempt[];
+  cache: CacheState;
+  stale: boolean;
+}
+
+export interface ResolverEvents {
+  cache(state: CacheState | 'negative'): void;
+  lookup(result: 'found' | 'not_found' | 'invalid' | 'unavailable', seconds: number): void;
+}
+
+export interface ResolverOptions<D> {
+  sources: IdentitySource[];
+  cache: Config['cache'];
+  merge?: Config['merge'];
+  derive: (identity: Identity) => D;
+  log: Logger;
+  events?: ResolverEvents;
+  now?: () => number;
+}
+
+const FIELDS = ['uid', 'gid', 'home', 'gecos', 'groups'] as const;
+
+export function createResolver<D>(options: ResolverOptions<D>) {
+  const { sources, cache: limits, derive, log } = options;
+  const now = options.now ?? Date.now;
+  const events = options.events;
+  const entries = new LRUCache<string, Entry<D>>({ max: limits.maxEntries });
+  const inFlight = new Map<string, Promise<Entry<D>>>();
+  const merge = options.merge;
+
+  async function askChain(name: string): Promise<Entry<D>> {
+    const attempts: SourceAttempt[] = [];
+    const started = performance.now();
+    const elapsed = () => (performance.now() - started) / 1000;
+    try {
+      const identity = merge === undefined ? await firstKnown(name, attempts) : await merged(name, attempts);
+      if (identity === null) {
+        events?.lookup('not_found', elapsed());
+        return { kind: 'missing', attempts, fetchedAt: now() };
+      }
+      events?.lookup('found', elapsed());
+      return { kind: 'found', identity, derived: derive(identity), attempts, fetchedAt: now() };
+    } catch (err) {
+      const code = err instanceof IdmountError ? err.code : undefined;
+      events?.lookup(code === 'SOURCE_UNAVAILABLE' ? 'unavailable' : 'invalid', elapsed());
+      throw err;
+    }
+  }
+
+  // The first source that knows the user answers. A source that cannot be asked stops the chain:
+  // a later source might hold a different identity for the same name, and guessing is worse than 503.
+  async function firstKnown(name: string, attempts: SourceAttempt[]): Promise<Identity | null> {
+    for (const source of sources) {
+      let record: DirectoryRecord | null;
+      try {
+        record = await source.lookup(name);
+      } catch (err) {
+        attempts.push({ source: source.name, result: err instanceof IdmountError ? err.code : 'error' });
+        throw wrapUnexpected(err, source.name);
+      }
+      attempts.push({ source: source.name, result: record === null ? 'not found' : 'found' });
+      if (record !== null)
+        return complete(record, Object.fromEntries(FIELDS.map((f) => [f, source.name])), source.name);
+    }
+    return null;
+  }
+
+  // Per-field merge: each field named in `merge` comes from that source; the others from the first
+  // source (in order) that knows the user.
+  async function merged(name: string, attempts: SourceAttempt[]): Promise<Identity | null> {
+    const results = await Promise.allSettled(sources.map((s) => s.lookup(name)));
+    const records = new Map<string, DirectoryRecord>();
+    results.forEach((result, i) => {
+      const source = sources[i] as IdentitySource;
+      if (result.status === 'rejected') {
+        attempts.push({
+          source: source.name,
+          result: result.reason instanceof IdmountError ? result.reason.code : 'error',
+        });
+      } else {
+        attempts.push({ source: source.name, result: result.value === null ? 'not found' : 'found' });
+        if (result.value !== null) records.set(source.name, result.value);
+      }
+    });
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed !== undefined) throw wrapUnexpected((failed as PromiseRejectedResult).reason, 'chain');
+    const first = sources.find((s) => records.has(s.name));
+    if (first === undefined) return null;
+    const origin: Record<string, string> = {};
+    const combined: DirectoryRecord = { name: (records.get(first.name) as DirectoryRecord).name, notes: [] };
+    for (const field of FIELDS) {
+      const from = merge?.[field] ?? first.name;
+      const record = records.get(from);
+      if (record?.[field] === undefined) continue;
+      origin[field] = from;
+      (combined as unknown as Record<string, unknown>)[field] = record[field];
+      if (field === 'gid') combined.primaryGroupName = record.primaryGroupName;
+    }
+    const uidFrom = merge?.uid ?? first.name;
+    if (!records.has(uidFrom)) return null;
+    combined.name = (records.get(uidFrom) as DirectoryRecord).name;
+    combined.notes = [...records.values()].flatMap((r) => r.notes ?? []);
+    return complete(combined, origin, uidFrom);
+  }
+
+  function complete(record: DirectoryRecord, origin: Record<string, string>, source: string): Identity {
+    for (const field of ['uid', 'gid'] as const) {
+      if (record[field] === undefined) {
+        throw directoryEntryInvalid(source, `No source gave a ${field} for '${record.name}'.`, {
+          attribute: field,
+          user: record.name,
+        });
+      }
+    }
+    return {
+      name: record.name,
+      uid: record.uid as number,
+      gid: record.gid as number,
+      home: record.home,
+      gecos: record.gecos,
+      shell: record.shell,
+      groups: record.groups ?? [],
+      primaryGroupName: record.primaryGroupName,
+      origin: {
+        uid: origin.uid,
+        gid: origin.gid,
+        home: record.home === undefined ? undefined : origin.home,
+        gecos: record.gecos === undefined ? undefined : origin.gecos,
+        groups: record.groups === undefined ? undefined : origin.groups,
+      },
+      notes: record.notes ?? [],
+    };
+  }
+
+  function fetchOnce(name: string): Promise<Entry<D>> {
+    let pending = inFlight.get(name);
+    if (pending === undefined) {
+      pending = askChain(name)
+        .then((entry) => {
+          entries.set(name, entry);
+          return entry;
+        })
+        .finally(() => inFlight.delete(name));
+      inFlight.set(name, pending);
+    }
+    return pending;
+  }
+
+  const age = (entry: Entry<D>) => now() - entry.fetchedAt;
+
+  function answer(entry: Entry<D>, name: string, cache: CacheState, stale = false): Resolution<D> {
+    if (entry.kind === 'missing') {
+      events?.cache('negative');
+      throw userNotFound(name);
+    }
+    events?.cache(cache);
+    return { identity: entry.identity, derived: entry.derived, attempts: entry.attempts, cache, stale };
+  }
+
+  async function resolve(name: string): Promise<Resolution<D>> {
+    const cached = entries.get(name);
+    if (cached !== undefined) {
+      const fresh = cached.kind === 'found' ? limits.ttl : limits.negativeTtl;
+      if (age(cached) < fresh) {
+        if (
+          cached.kind === 'found' &&
+          limits.refreshAhead > 0 &&
+          age(cached) >= fresh * limits.refreshAhead &&
+          !inFlight.has(name)
+        ) {
+          fetchOnce(name).catch((err) =>
+            log.warn({ err, user: name }, 'refresh-ahead failed; serving cached identity'),
+          );
+          return answer(cached, name, 'refresh');
+        }
+        return answer(cached, name, 'hit');
+      }
+    }
+    try {
+      return answer(await fetchOnce(name), name, 'miss');
+    } catch (err) {
+      const retained = entries.get(name);
+      if (
+        err instanceof IdmountError &&
+        err.code === 'SOURCE_UNAVAILABLE' &&
+        retained?.kind === 'found' &&
+        age(retained) < limits.ttl + limits.staleIfError
+      ) {
+        log.warn({ user: name, source: err.extras.source }, 'source unavailable; serving a stale identity');
+        return answer(retained, name, 'stale', true);
+      }
+      if (retained !== undefined && age(retained) >= limits.ttl + limits.staleIfError) entries.delete(name);
+      throw err;
+    }
+  }
+
+  return {
+    resolve,
+    /** Forgets a user (DELETE /users/{name}/cache); true when something was cached. */
+    evict: (name: string) => entries.delete(name),
+    size: () => entries.size,
+    sources,
+    async close() {
+      await Promise.allSettled(sources.map((s) => s.close()));
+    },
+  };
+}
+
+export type Resolver<D> = ReturnType<typeof createResolver<D>>;
+
+/** Anything a source throws that is not ours is an outage of that source, never a 500 with details. */
+function wrapUnexpected(err: unknown, source: string): IdmountError {
+  if (err instanceof IdmountError) return err;
+  return new IdmountError(
+    'SOURCE_UNAVAILABLE',
+    `The directory source '${source}' failed; try again shortly.`,
+    {
+      extras: { source },
+      retryAfter: 5,
+      cause: err,
+    },
+  );
+}

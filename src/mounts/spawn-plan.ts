@@ -1,0 +1,112 @@
+// Assembles the SpawnPlan KubeSpawner applies: identity numbers after policy, environment, the
+// planned mounts, and the passwd/group lines that end "I have no name!" in the container.
+import type { Config } from '../config/schema.js';
+import { IdmountError } from '../errors.js';
+import type { Explain, SpawnPlan } from '../http/schemas.js';
+import type { Identity } from '../identity/types.js';
+import { checkIdentity } from '../policy/policy.js';
+import { planMounts } from './planner.js';
+
+/** What the resolver caches per identity: the finished plan and its JSON, or the policy error. */
+export type PlanOutcome =
+  | {
+      ok: true;
+      plan: SpawnPlan;
+      /** The plan serialised once per cache fill: a cached spawn writes these bytes as they are. */
+      json: string;
+      explain: Omit<Explain, 'cache' | 'sources'>;
+    }
+  | { ok: false; error: IdmountError };
+
+// Fields of passwd/group lines: ':' separates fields, ',' separates members, newlines separate
+// entries. A value with any of them (or a control character) would forge a second entry.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
+const NSS_UNSAFE = /[:,\n\r\u0000-\u001f\u007f]/;
+
+/** Where HOME points when the site mounts no home directory: the one path every image can write. */
+const FALLBACK_HOME = '/tmp';
+
+export function createPlanDeriver(config: Pick<Config, 'policy' | 'home' | 'data' | 'spawner'>) {
+  return function derivePlan(identity: Identity): PlanOutcome {
+    try {
+      return buildPlan(identity, config);
+    } catch (err) {
+      if (err instanceof IdmountError) return { ok: false, error: err };
+      throw err;
+    }
+  };
+}
+
+function buildPlan(
+  identity: Identity,
+  config: Pick<Config, 'policy' | 'home' | 'data' | 'spawner'>,
+): PlanOutcome {
+  const checked = checkIdentity(identity, config.policy);
+  const mounts = planMounts(checked, { home: config.home, data: config.data });
+  const notes = [...identity.notes];
+  const home = mounts.containerHome ?? FALLBACK_HOME;
+  if (mounts.containerHome === undefined) notes.push(`no home rule: HOME is ${FALLBACK_HOME}`);
+
+  let gecos = identity.gecos ?? '';
+  if (NSS_UNSAFE.test(gecos.replaceAll(',', ''))) {
+    notes.push('gecos left out of the passwd line: it holds a field separator or control character');
+    gecos = '';
+  }
+  let nss: SpawnPlan['nss'] = null;
+  if (config.spawner.nss === 'initContainer') {
+    const group: string[] = [];
+    for (const g of checked.keptGroups) {
+      if (NSS_UNSAFE.test(g.name) || g.name.length === 0) {
+        notes.push(`group gid ${g.gid} has a name unusable in /etc/group; its gid is still granted`);
+        continue;
+      }
+      group.push(`${g.name}:x:${g.gid}:${g.gid === identity.gid ? '' : identity.name}`);
+    }
+    nss = {
+      passwd: [`${identity.name}:x:${identity.uid}:${identity.gid}:${gecos}:${home}:${config.spawner.shell}`],
+      group,
+    };
+  }
+
+  const plan: SpawnPlan = {
+    username: identity.name,
+    uid: identity.uid,
+    gid: identity.gid,
+    supplementalGids: checked.supplementalGids,
+    fsGid: null,
+    containerSecurityContext: {
+      runAsUser: identity.uid,
+      runAsGroup: identity.gid,
+      runAsNonRoot: true,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+    },
+    environment: {
+      NB_USER: identity.name,
+      NB_UID: String(identity.uid),
+      NB_GID: String(identity.gid),
+      USER: identity.name,
+      LOGNAME: identity.name,
+      HOME: home,
+    },
+    volumes: mounts.volumes,
+    volumeMounts: mounts.volumeMounts,
+    nss,
+    source: identity.origin.uid ?? 'unknown',
+    stale: false,
+  };
+  const origin = Object.fromEntries(
+    Object.entries(identity.origin).filter(([, v]) => v !== undefined),
+  ) as Record<string, string>;
+  return {
+    ok: true,
+    plan,
+    json: JSON.stringify(plan),
+    explain: {
+      origin,
+      rules: mounts.rules,
+      droppedGroups: checked.droppedGroups,
+      notes,
+    },
+  };
+}
