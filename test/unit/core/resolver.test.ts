@@ -1,0 +1,235 @@
+// The resolver's cache: TTL, negative TTL, single-flight, stale-if-error, refresh-ahead.
+// The source here is a scripted test double (named so): the cache logic is what is under test;
+// the real directories are exercised by the source integration tests.
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { IdmountError, sourceUnavailable } from '../../../src/errors.js';
+import { createResolver } from '../../../src/identity/resolver.js';
+import type { DirectoryRecord, IdentitySource } from '../../../src/identity/types.js';
+
+/** A scripted source: answers from a map, counts lookups, can be switched down or slowed. */
+function scriptedSource(name = 'scripted') {
+  const users = new Map<string, DirectoryRecord>([
+    ['alice', { name: 'alice', uid: 20001, gid: 20001, groups: [] }],
+  ]);
+  const state = { lookups: 0, down: false, delay: 0 };
+  const source: IdentitySource = {
+    name,
+    type: 'scripted',
+    async lookup(username) {
+      state.lookups += 1;
+      if (state.delay > 0) await new Promise((r) => setTimeout(r, state.delay));
+      if (state.down) throw sourceUnavailable(name, 7);
+      return users.get(username) ?? null;
+    },
+    health: () => ({ up: !state.down, since: new Date(0).toISOString() }),
+    close: async () => {},
+  };
+  return { source, state, users };
+}
+
+function setup(
+  cache: Partial<{ ttl: number; negativeTtl: number; staleIfError: number; refreshAhead: number }> = {},
+) {
+  const scripted = scriptedSource();
+  const clock = { now: 1_000_000 };
+  let derivations = 0;
+  const resolver = createResolver({
+    sources: [scripted.source],
+    cache: {
+      ttl: 60_000,
+      negativeTtl: 10_000,
+      staleIfError: 3_600_000,
+      refreshAhead: 0,
+      maxEntries: 1000,
+      ...cache,
+    },
+    derive: (identity) => {
+      derivations += 1;
+      return identity.uid;
+    },
+    log: pino({ level: 'silent' }),
+    now: () => clock.now,
+  });
+  return { resolver, clock, ...scripted, derivations: () => derivations };
+}
+
+const codeOf = async (promise: Promise<unknown>) =>
+  promise.then(
+    () => 'ok',
+    (err) => (err instanceof IdmountError ? err.code : 'other'),
+  );
+
+describe('resolver cache', () => {
+  it('serves a known user from the cache until the TTL, then asks the source again', async () => {
+    const { resolver, clock, state } = setup();
+    expect((await resolver.resolve('alice')).cache).toBe('miss');
+    clock.now += 59_999;
+    expect((await resolver.resolve('alice')).cache).toBe('hit');
+    expect(state.lookups).toBe(1);
+    clock.now += 1;
+    expect((await resolver.resolve('alice')).cache).toBe('miss');
+    expect(state.lookups).toBe(2);
+  });
+
+  it('derives the plan once per cache fill, not per request', async () => {
+    const { resolver, derivations } = setup();
+    for (let i = 0; i < 5; i++) await resolver.resolve('alice');
+    expect(derivations()).toBe(1);
+  });
+
+  it('remembers an unknown user for the negative TTL only', async () => {
+    const { resolver, clock, state } = setup();
+    expect(await codeOf(resolver.resolve('zed'))).toBe('USER_NOT_FOUND');
+    expect(await codeOf(resolver.resolve('zed'))).toBe('USER_NOT_FOUND');
+    expect(state.lookups).toBe(1);
+    clock.now += 10_000;
+    expect(await codeOf(resolver.resolve('zed'))).toBe('USER_NOT_FOUND');
+    expect(state.lookups).toBe(2);
+  });
+
+  it('sends 100 concurrent misses for one user to the source once (single-flight)', async () => {
+    const { resolver, state } = setup();
+    state.delay = 20;
+    const results = await Promise.all(Array.from({ length: 100 }, () => resolver.resolve('alice')));
+    expect(state.lookups).toBe(1);
+    expect(new Set(results.map((r) => r.identity.uid))).toEqual(new Set([20001]));
+  });
+
+  it('shares one failure among concurrent misses and does not cache it', async () => {
+    const { resolver, state } = setup();
+    state.down = true;
+    state.delay = 10;
+    const codes = await Promise.all(Array.from({ length: 10 }, () => codeOf(resolver.resolve('alice'))));
+    expect(codes).toEqual(Array(10).fill('SOURCE_UNAVAILABLE'));
+    expect(state.lookups).toBe(1);
+    state.down = false;
+    expect((await resolver.resolve('alice')).cache).toBe('miss');
+  });
+
+  it('serves a stale identity while the source is down, within staleIfError, flagged stale', async () => {
+    const { resolver, clock, state } = setup();
+    await resolver.resolve('alice');
+    state.down = true;
+    clock.now += 60_000 + 3_599_999;
+    const stale = await resolver.resolve('alice');
+    expect(stale).toMatchObject({ cache: 'stale', stale: true });
+    expect(stale.identity.uid).toBe(20001);
+    clock.now += 1;
+    expect(await codeOf(resolver.resolve('alice'))).toBe('SOURCE_UNAVAILABLE');
+  });
+
+  it('gives 503 with Retry-After for an uncached user while the source is down', async () => {
+    const { resolver, state } = setup();
+    state.down = true;
+    const err = await resolver.resolve('alice').catch((e: IdmountError) => e);
+    expect(err).toBeInstanceOf(IdmountError);
+    expect((err as IdmountError).code).toBe('SOURCE_UNAVAILABLE');
+    expect((err as IdmountError).retryAfter).toBe(7);
+  });
+
+  it('recovers by itself when the source comes back', async () => {
+    const { resolver, clock, state } = setup();
+    await resolver.resolve('alice');
+    state.down = true;
+    clock.now += 120_000;
+    expect((await resolver.resolve('alice')).cache).toBe('stale');
+    state.down = false;
+    expect((await resolver.resolve('alice')).cache).toBe('miss');
+    expect((await resolver.resolve('alice')).cache).toBe('hit');
+  });
+
+  it('refreshes ahead of expiry in the background and keeps answering from the cache', async () => {
+    const { resolver, clock, state, users } = setup({ refreshAhead: 0.5 });
+    await resolver.resolve('alice');
+    users.set('alice', { name: 'alice', uid: 20099, gid: 20001, groups: [] });
+    clock.now += 30_000;
+    const during = await resolver.resolve('alice');
+    expect(during).toMatchObject({ cache: 'refresh' });
+    expect(during.identity.uid).toBe(20001);
+    await new Promise((r) => setTimeout(r, 0));
+    expect(state.lookups).toBe(2);
+    expect((await resolver.resolve('alice')).identity.uid).toBe(20099);
+  });
+
+  it('forgets a user on evict', async () => {
+    const { resolver, state } = setup();
+    await resolver.resolve('alice');
+    expect(resolver.evict('alice')).toBe(true);
+    expect(resolver.evict('alice')).toBe(false);
+    await resolver.resolve('alice');
+    expect(state.lookups).toBe(2);
+  });
+});
+
+describe('source chain', () => {
+  const chain = (
+    a: ReturnType<typeof scriptedSource>,
+    b: ReturnType<typeof scriptedSource>,
+    merge?: object,
+  ) =>
+    createResolver({
+      sources: [a.source, b.source],
+      cache: { ttl: 60_000, negativeTtl: 10_000, staleIfError: 0, refreshAhead: 0, maxEntries: 10 },
+      merge,
+      derive: () => null,
+      log: pino({ level: 'silent' }),
+    });
+
+  it('lets the first source that knows the user answer, and asks no further', async () => {
+    const a = scriptedSource('first');
+    const b = scriptedSource('second');
+    const result = await chain(a, b).resolve('alice');
+    expect(result.attempts).toEqual([{ source: 'first', result: 'found' }]);
+    expect(b.state.lookups).toBe(0);
+  });
+
+  it('falls through to the next source when the first does not know the user', async () => {
+    const a = scriptedSource('first');
+    const b = scriptedSource('second');
+    a.users.clear();
+    const result = await chain(a, b).resolve('alice');
+    expect(result.attempts).toEqual([
+      { source: 'first', result: 'not found' },
+      { source: 'second', result: 'found' },
+    ]);
+    expect(result.identity.origin.uid).toBe('second');
+  });
+
+  it('does not guess from a later source when an earlier one is down', async () => {
+    const a = scriptedSource('first');
+    const b = scriptedSource('second');
+    a.state.down = true;
+    expect(await codeOf(chain(a, b).resolve('alice'))).toBe('SOURCE_UNAVAILABLE');
+    expect(b.state.lookups).toBe(0);
+  });
+
+  it('merges fields per source: numbers from one, groups from another', async () => {
+    const a = scriptedSource('numbers');
+    const b = scriptedSource('groups');
+    a.users.set('alice', { name: 'alice', uid: 20001, gid: 20001, home: '/home/alice' });
+    b.users.set('alice', { name: 'alice', groups: [{ name: 'proposal-mx1234', gid: 30001 }] });
+    const result = await chain(a, b, { groups: 'groups' }).resolve('alice');
+    expect(result.identity).toMatchObject({
+      uid: 20001,
+      home: '/home/alice',
+      groups: [{ name: 'proposal-mx1234', gid: 30001 }],
+    });
+    expect(result.identity.origin).toMatchObject({
+      uid: 'numbers',
+      gid: 'numbers',
+      home: 'numbers',
+      groups: 'groups',
+    });
+  });
+
+  it('refuses a merged identity without a uid, naming the field', async () => {
+    const a = scriptedSource('numbers');
+    const b = scriptedSource('groups');
+    a.users.set('alice', { name: 'alice', gid: 20001 });
+    const err = await chain(a, b)
+      .resolve('alice')
+      .catch((e: IdmountError) => e);
+    expect(err).toMatchObject({ code: 'DIRECTORY_ENTRY_INVALID', extras: { attribute: 'uid' } });
+  });
+});
