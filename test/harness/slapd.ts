@@ -364,6 +364,7 @@ export async function startSlapd(options: SlapdOptions): Promise<Slapd> {
       maxBuffer: 16 * 1024 * 1024,
     });
   } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
     throw new Error(`slapadd failed: ${(err as { stderr?: string }).stderr ?? (err as Error).message}`);
   }
 
@@ -423,7 +424,13 @@ export async function startSlapd(options: SlapdOptions): Promise<Slapd> {
     child = undefined;
   };
 
-  await start();
+  try {
+    await start();
+  } catch (err) {
+    await stop('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
 
   return {
     schema: options.schema,

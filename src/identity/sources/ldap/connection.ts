@@ -166,6 +166,8 @@ interface Slot {
 
 /** Raised inside the pool for failures that mean "the directory cannot be asked" (vs. an LDAP result). */
 class ConnectionFailure extends Error {}
+/** No URL could be connected and bound just now: retrying at once would only hammer the directory. */
+class OpenFailure extends ConnectionFailure {}
 
 /** LDAP result codes that say the server, not the request, is in trouble. */
 const UNAVAILABLE_RESULT_CODES = new Set([
@@ -320,7 +322,7 @@ export function createLdapPool(source: string, settings: LdapConnectionSettings,
         log.debug({ source, url, reason }, 'LDAP server not usable; trying the next URL');
       }
     }
-    throw new ConnectionFailure(errors.join('; '));
+    throw new OpenFailure(errors.join('; '));
   };
 
   const usable = (client: Client) => (settings.bindDN !== undefined ? client.isBound : client.isConnected);
@@ -430,6 +432,10 @@ export function createLdapPool(source: string, settings: LdapConnectionSettings,
       if (!health.up && Date.now() < retryAt) {
         throw sourceUnavailable(source, retryAfterSeconds(), new Error(health.lastError));
       }
+      const unavailable = (err: unknown) => {
+        markDown(describe(err));
+        return sourceUnavailable(source, retryAfterSeconds(), err);
+      };
       const first = pickSlot();
       try {
         const entries = await attempt(first, request);
@@ -437,17 +443,18 @@ export function createLdapPool(source: string, settings: LdapConnectionSettings,
         return entries;
       } catch (err) {
         if (!isConnectionError(err)) throw err;
-        // The connection may simply have been dropped (idle timeout, server restart): one retry on
-        // a freshly opened connection tells a dead directory from a dead socket.
+        if (err instanceof OpenFailure) throw unavailable(err);
+        // An established connection failed (dropped by the server, idle timeout, restart, a stuck
+        // search): one retry on another connection tells a dead socket from a dead directory.
         log.debug({ source, err: describe(err) }, 'LDAP search failed on a pooled connection; retrying once');
+        if (!health.up && Date.now() < retryAt) throw sourceUnavailable(source, retryAfterSeconds(), err);
         try {
           const entries = await attempt(pickSlot(first), request);
           markUp();
           return entries;
         } catch (retryErr) {
           if (!isConnectionError(retryErr)) throw retryErr;
-          markDown(describe(retryErr));
-          throw sourceUnavailable(source, retryAfterSeconds(), retryErr);
+          throw unavailable(retryErr);
         }
       }
     },

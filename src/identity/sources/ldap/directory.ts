@@ -105,6 +105,12 @@ export interface LdapFlavour {
   binaryAttributes?: string[];
   extraUserAttributes?: string[];
   mapIds?: (entry: Entry) => { uid?: number; gid?: number; note?: string } | undefined;
+  /** Ids come from `mapIds` even when the entry has uid/gid attributes (SSSD `ldap_id_mapping`). */
+  idsFromMapping?: boolean;
+  /** Sees the one matching user entry before its ids are read; may throw (AD: disabled account); returns explain notes. */
+  inspectUser?: (entry: Entry, name: string) => string[] | undefined;
+  /** More attributes read on group entries for `resolveGroups` (AD: objectSid); `binaryAttributes` apply. */
+  extraGroupAttributes?: string[];
   /** Page size for group searches (RFC 2696) and the most groups one user may have. */
   groupPageSize: number;
   maxGroups: number;
@@ -167,7 +173,8 @@ export function createLdapDirectory(source: string, pool: LdapPool, flavour: Lda
           scope: b.scope,
           filter: new AndFilter({ filters: [b.filter, filter] }),
           // Only names and gids: member lists of big groups (thousands of DNs) are never fetched.
-          attributes: [ga.name, ga.gid],
+          attributes: [ga.name, ga.gid, ...(flavour.extraGroupAttributes ?? [])],
+          ...(flavour.binaryAttributes ? { explicitBufferAttributes: flavour.binaryAttributes } : {}),
           pageSize: flavour.groupPageSize,
           sizeLimit: flavour.maxGroups,
         }),
@@ -224,9 +231,10 @@ export function createLdapDirectory(source: string, pool: LdapPool, flavour: Lda
       }
       const entry = entries[0] as Entry;
       const name = values(entry, ua.name).find((n) => nameMatches(n, wanted)) as string;
-      const notes: string[] = [];
+      const notes: string[] = [...(flavour.inspectUser?.(entry, name) ?? [])];
 
       const readId = (attribute: string, mapped: number | undefined): number => {
+        if (flavour.idsFromMapping && mapped !== undefined) return mapped;
         const text = single(entry, attribute, source, name);
         if (text === undefined) {
           if (mapped !== undefined) return mapped;
@@ -248,7 +256,8 @@ export function createLdapDirectory(source: string, pool: LdapPool, flavour: Lda
         }
         return id;
       };
-      const needsMapping = values(entry, ua.uid).length === 0 || values(entry, ua.gid).length === 0;
+      const needsMapping =
+        flavour.idsFromMapping === true || values(entry, ua.uid).length === 0 || values(entry, ua.gid).length === 0;
       const mapped = needsMapping ? flavour.mapIds?.(entry) : undefined;
       if (mapped?.note) notes.push(mapped.note);
       const uid = readId(ua.uid, mapped?.uid);
