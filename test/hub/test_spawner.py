@@ -1,0 +1,218 @@
+"""The generated KubeSpawner subclass against the real JupyterHub, KubeSpawner and idmount."""
+
+import json
+import logging
+import urllib.request
+
+import pytest
+from conftest import free_port, load_hub_config, render, spawn
+
+pytestmark = pytest.mark.usefixtures("hub_env")
+
+
+def fetch_plan(url, token, name):
+    request = urllib.request.Request(
+        f"{url}/users/{urllib.parse.quote(name, safe='')}/spawn-plan",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return json.load(response)
+
+
+def notebook(pod):
+    return pod["spec"]["containers"][0]
+
+
+def mounts_by_path(container):
+    return {m["mountPath"]: m for m in container["volumeMounts"]}
+
+
+def volumes_by_name(pod):
+    return {v["name"]: v for v in pod["spec"]["volumes"]}
+
+
+def env_of(container):
+    return {e["name"]: e.get("value") for e in container["env"]}
+
+
+def test_the_plan_becomes_the_pods_identity_volumes_and_environment(
+    values, idmount, hub_token, caplog
+):
+    caplog.set_level(logging.INFO)
+    plan = fetch_plan(idmount, hub_token, "alice")
+    result = spawn(load_hub_config(values), "alice")
+    assert result.error is None
+    pod, container = result.pod, notebook(result.pod)
+
+    assert container["securityContext"]["runAsUser"] == 20001
+    assert container["securityContext"]["runAsGroup"] == 20001
+    assert container["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
+    assert pod["spec"]["securityContext"]["supplementalGroups"] == plan["supplementalGids"]
+    assert "fsGroup" not in pod["spec"]["securityContext"]
+
+    volumes, mounts = volumes_by_name(pod), mounts_by_path(container)
+    assert plan["volumes"], "the test directory gives alice a home and a proposal"
+    for volume in plan["volumes"]:
+        assert volumes[volume["name"]]["nfs"]["server"] == volume["nfs"]["server"]
+        assert volumes[volume["name"]]["nfs"]["path"] == volume["nfs"]["path"]
+    for mount in plan["volumeMounts"]:
+        assert mounts[mount["mountPath"]]["name"] == mount["name"]
+        assert mounts[mount["mountPath"]].get("readOnly", False) == mount["readOnly"]
+
+    env = env_of(container)
+    for name, value in plan["environment"].items():
+        assert env[name] == value
+
+    assert "image=quay.io/jupyter/scipy-notebook:2025-06-02" in caplog.text
+    assert "uid=20001 gid=20001" in caplog.text
+    assert "/home/jovyan/home" in caplog.text
+
+
+def test_the_nss_init_container_writes_passwd_and_group_mounted_read_only(values):
+    pod = spawn(load_hub_config(values), "alice").pod
+    [init] = pod["spec"]["initContainers"]
+    assert init["name"] == "idmount-nss"
+    assert init["image"] == notebook(pod)["image"]
+    assert init["securityContext"]["runAsUser"] == 20001
+    assert init["securityContext"]["allowPrivilegeEscalation"] is False
+    mounts = mounts_by_path(notebook(pod))
+    for file in ("passwd", "group"):
+        assert mounts[f"/etc/{file}"]["name"] == "idmount-nss"
+        assert mounts[f"/etc/{file}"]["subPath"] == file
+        assert mounts[f"/etc/{file}"]["readOnly"] is True
+    assert "emptyDir" in volumes_by_name(pod)["idmount-nss"]
+
+
+def test_the_site_can_turn_the_nss_init_container_off(idmount):
+    values = render(idmount, "--no-nss-init-container")
+    pod = spawn(load_hub_config(values), "alice").pod
+    assert not pod["spec"].get("initContainers")
+    assert "/etc/passwd" not in mounts_by_path(notebook(pod))
+
+
+EVIL_PROFILE = {
+    "display_name": "Root, please",
+    "slug": "root",
+    "kubespawner_override": {
+        "uid": 0,
+        "gid": 0,
+        "fs_gid": 0,
+        "supplemental_gids": [0],
+        "privileged": True,
+        "container_security_context": {"runAsUser": 0, "runAsGroup": 0, "privileged": True},
+        "pod_security_context": {"runAsUser": 0, "fsGroup": 0},
+        "extra_container_config": {"securityContext": {"runAsUser": 0}},
+        "volumes": [
+            {"name": "host-root", "hostPath": {"path": "/"}},
+            {"name": "shared", "emptyDir": {}},
+        ],
+        "volume_mounts": [
+            {"name": "host-root", "mountPath": "/home/jovyan/home"},
+            {"name": "shared", "mountPath": "/shared"},
+        ],
+    },
+}
+
+
+def test_a_profile_override_cannot_change_identity_or_idmounts_mounts(values):
+    c = load_hub_config(values, {"profile_list": [EVIL_PROFILE]})
+    result = spawn(c, "alice", user_options={"profile": "root"})
+    assert result.error is None
+    pod, container = result.pod, notebook(result.pod)
+    assert container["securityContext"]["runAsUser"] == 20001
+    assert container["securityContext"]["runAsGroup"] == 20001
+    assert container["securityContext"]["privileged"] is False
+    assert "runAsUser" not in pod["spec"]["securityContext"]
+    assert "fsGroup" not in pod["spec"]["securityContext"]
+    assert 0 not in pod["spec"]["securityContext"]["supplementalGroups"]
+    home = mounts_by_path(container)["/home/jovyan/home"]
+    assert volumes_by_name(pod)[home["name"]]["nfs"]["path"] == "/export/home/alice"
+    # What the profile adds without touching identity stays.
+    assert mounts_by_path(container)["/shared"]["name"] == "shared"
+
+
+Z2JH_STORAGE = {
+    # What z2jh's jupyterhub_config.py sets for singleuser.storage.type=dynamic (dicts, keyed).
+    "volumes": {
+        "volume-{user_server}": {
+            "name": "volume-{user_server}",
+            "persistentVolumeClaim": {"claimName": "{pvc_name}"},
+        },
+    },
+    "volume_mounts": {
+        "volume-{user_server}": {"mountPath": "/home/jovyan", "name": "volume-{user_server}"},
+    },
+}
+
+
+def test_z2jh_dict_volumes_keep_the_site_home_pvc_and_repeated_starts_are_idempotent(
+    values, idmount, hub_token
+):
+    plan = fetch_plan(idmount, hub_token, "alice")
+    c = load_hub_config(values, Z2JH_STORAGE)
+    first = spawn(c, "alice")
+    again = spawn(c, "alice", spawner=first.spawner)
+    for result in (first, again):
+        assert result.error is None
+        volumes = volumes_by_name(result.pod)
+        assert volumes["volume-alice"]["persistentVolumeClaim"]["claimName"] == "claim-alice"
+        assert mounts_by_path(notebook(result.pod))["/home/jovyan"]["name"] == "volume-alice"
+        for volume in plan["volumes"]:
+            assert volume["name"] in volumes
+    assert list(volumes_by_name(again.pod)) == list(volumes_by_name(first.pod))
+    assert list(mounts_by_path(notebook(again.pod))) == list(mounts_by_path(notebook(first.pod)))
+
+
+@pytest.mark.parametrize(
+    "username, uid, why",
+    [
+        ("alice", 20001, "a plain name"),
+        ("Jo.Doe@lab", 20011, "upper case, a dot and an @ (an e-mail style login)"),
+        ("curly{brace}", 20012, "braces, which KubeSpawner's str.format would otherwise eat"),
+    ],
+)
+def test_awkward_usernames_spawn_with_their_own_identity(values, username, uid, why):
+    result = spawn(load_hub_config(values), username)
+    assert result.error is None, why
+    container = notebook(result.pod)
+    assert container["securityContext"]["runAsUser"] == uid, why
+    env = env_of(container)
+    assert env["NB_USER"] == username, why
+    init_env = env_of(result.pod["spec"]["initContainers"][0])
+    assert init_env["IDMOUNT_PASSWD"].startswith(f"{username}:x:{uid}:"), why
+
+
+@pytest.mark.parametrize(
+    "case, username, message",
+    [
+        ("the user is not in the directory", "nobody", "No POSIX identity for the user 'nobody'"),
+        ("the policy refuses a uid below minUid", "lowuid", "Your server cannot start: "),
+    ],
+)
+def test_refusals_fail_the_spawn_with_a_sentence_and_no_pod(values, case, username, message):
+    result = spawn(load_hub_config(values), username)
+    assert result.pod is None, case
+    assert message in result.error.jupyterhub_message, case
+
+
+def test_the_policy_reason_reaches_the_user(values):
+    result = spawn(load_hub_config(values), "lowuid")
+    assert "500" in result.error.jupyterhub_message
+
+
+def test_an_unreachable_service_fails_the_spawn_after_retries_and_no_pod(caplog):
+    caplog.set_level(logging.WARNING)
+    values = render(f"http://127.0.0.1:{free_port()}", "--attempts", "2")
+    result = spawn(load_hub_config(values), "alice")
+    assert result.pod is None
+    assert "identity service is unavailable" in result.error.jupyterhub_message
+    assert caplog.text.count("idmount: attempt") == 2
+
+
+def test_a_hub_without_its_token_fails_closed(values, monkeypatch):
+    monkeypatch.delenv("IDMOUNT_TOKEN")
+    result = spawn(load_hub_config(values), "alice")
+    assert result.pod is None
+    assert "ask an administrator" in result.error.jupyterhub_message
