@@ -1,0 +1,36 @@
+# syntax=docker/dockerfile:1
+# The idmount image: `build` compiles the TypeScript with every dependency installed; the runtime
+# stage receives only the compiled code, the production dependencies and the files the service
+# reads at run time (the demo directory and the KubeSpawner template). It runs as a numeric
+# non-root user and needs no writable path but /tmp, so it works with a read-only root filesystem.
+# test/deploy/image.test.ts replays these stages without a Docker engine: keep to WORKDIR, COPY,
+# RUN, ENV, USER, EXPOSE and CMD.
+
+FROM node:24-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+# --ignore-scripts: no dependency's install script runs in the build. Only two packages have one,
+# both devDependencies: `node` (downloads a Node binary for machines without Node 24; the base
+# image has it) and esbuild (used by tsx and vitest, not by tsc). A test keeps that true.
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+RUN npm prune --omit=dev --ignore-scripts --no-audit --no-fund
+
+FROM node:24-slim
+WORKDIR /app
+ENV NODE_ENV=production
+# package.json says "type": "module", which Node needs to load dist/ as ES modules.
+COPY --from=build /app/package.json ./
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+# Read at run time: the embedded demo config and directory, and the spawner template that
+# `render-extra-config` fills in.
+COPY examples ./examples
+COPY src/spawner/templates ./src/spawner/templates
+# 10001: a uid of no real user (NFS homes usually start at 1000); the chart's runAsUser matches.
+USER 10001:10001
+EXPOSE 8080
+# No config: the embedded demo on 127.0.0.1. In Kubernetes the chart sets IDMOUNT_CONFIG.
+CMD ["node", "dist/cli/main.js", "serve"]
