@@ -1,6 +1,7 @@
 // Builds the source chain and the resolver for an app, and closes the sources with the app.
 import fp from 'fastify-plugin';
 import type { Logger } from 'pino';
+import { ConfigError } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { createResolver, type Resolver } from '../identity/resolver.js';
 import { createSource } from '../identity/sources/registry.js';
@@ -29,7 +30,15 @@ export const resolverPlugin = fp(
     // Fastify's logger is pino; its declared type is a narrower interface.
     const log = app.log as unknown as Logger;
     const sources =
-      opts.sources ?? config.sources.map((s) => createSource(s, { log, baseDir: opts.baseDir }));
+      opts.sources ??
+      config.sources.map((s, i) => {
+        try {
+          return createSource(s, { log, baseDir: opts.baseDir });
+        } catch (err) {
+          // A source that cannot even start (unreadable file, bad CA) is a configuration problem.
+          throw new ConfigError('config', [`sources[${i}] (${s.name}): ${(err as Error).message}`]);
+        }
+      });
     const resolver = createResolver({
       sources,
       cache: config.cache,
