@@ -2,6 +2,7 @@
 way z2jh's jupyterhub_config.py does, and the real KubeSpawner with only Kubernetes faked."""
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import secrets
@@ -47,17 +48,12 @@ def hub_token():
     return secrets.token_urlsafe(32)
 
 
-@pytest.fixture(scope="session")
-def idmount(tmp_path_factory, hub_token):
-    """A real idmount (`idmount serve`) over the test directory, on a free loopback port."""
-    work = tmp_path_factory.mktemp("idmount")
-    shutil.copy(HERE / "directory.yaml", work / "directory.yaml")
-    config = yaml.safe_load((HERE / "idmount-config.yaml").read_text())
+@contextlib.contextmanager
+def running_idmount(work, config):
+    """A real idmount (`idmount serve`) with this config on a free loopback port; yields its URL."""
     config["server"]["port"] = port = free_port()
-    config["auth"]["tokens"][0]["sha256"] = hashlib.sha256(hub_token.encode()).hexdigest()
-    config["sources"][0]["path"] = str(work / "directory.yaml")
     (work / "config.yaml").write_text(yaml.safe_dump(config))
-    log = open(work / "idmount.log", "w+")  # noqa: SIM115 (closed at teardown)
+    log = open(work / "idmount.log", "w+")  # noqa: SIM115 (closed below)
     proc = subprocess.Popen(
         idmount_cli("serve", "--config", str(work / "config.yaml")),
         cwd=REPO,
@@ -87,6 +83,57 @@ def idmount(tmp_path_factory, hub_token):
         proc.terminate()
         proc.wait(timeout=15)
         log.close()
+
+
+def base_config(hub_token):
+    config = yaml.safe_load((HERE / "idmount-config.yaml").read_text())
+    config["auth"]["tokens"][0]["sha256"] = hashlib.sha256(hub_token.encode()).hexdigest()
+    return config
+
+
+@pytest.fixture(scope="session")
+def admin_token():
+    return secrets.token_urlsafe(32)
+
+
+@pytest.fixture(scope="session")
+def idmount_server(tmp_path_factory, hub_token, admin_token):
+    """idmount over a copy of test/hub/directory.yaml, which a test may edit (it is re-read)."""
+    work = tmp_path_factory.mktemp("idmount")
+    shutil.copy(HERE / "directory.yaml", work / "directory.yaml")
+    config = base_config(hub_token)
+    config["auth"]["tokens"].append(
+        {
+            "name": "ops",
+            "sha256": hashlib.sha256(admin_token.encode()).hexdigest(),
+            "scopes": ["cache:write"],
+        }
+    )
+    config["sources"][0]["path"] = str(work / "directory.yaml")
+    config["sources"][0]["reloadInterval"] = "200ms"
+    with running_idmount(work, config) as url:
+        yield SimpleNamespace(url=url, directory=work / "directory.yaml", admin_token=admin_token)
+
+
+@pytest.fixture(scope="session")
+def idmount(idmount_server):
+    return idmount_server.url
+
+
+@pytest.fixture(scope="session")
+def idmount_in_outage(tmp_path_factory, hub_token):
+    """idmount whose only directory is an LDAP server nobody runs: every lookup answers 503."""
+    config = base_config(hub_token)
+    config["sources"] = [
+        {
+            "name": "down",
+            "type": "ldap",
+            "urls": [f"ldap://127.0.0.1:{free_port()}"],
+            "users": {"bases": [{"base": "ou=People,dc=example,dc=org"}]},
+        }
+    ]
+    with running_idmount(tmp_path_factory.mktemp("idmount-outage"), config) as url:
+        yield url
 
 
 def render(url, *extra):

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import time
 import urllib.request
 
 import pytest
@@ -165,6 +166,37 @@ def test_z2jh_dict_volumes_keep_the_site_home_pvc_and_repeated_starts_are_idempo
     assert list(mounts_by_path(notebook(again.pod))) == list(mounts_by_path(notebook(first.pod)))
 
 
+def test_a_restart_after_the_directory_changed_drops_the_mounts_the_user_lost(
+    values, idmount_server, hub_token
+):
+    c = load_hub_config(values)
+    first = spawn(c, "mover")
+    assert "/home/jovyan/data/mx1234" in mounts_by_path(notebook(first.pod))
+
+    directory = idmount_server.directory
+    text = directory.read_text()
+    directory.write_text(
+        text.replace('members: [alice, mover, "Jo.Doe@lab"', 'members: [alice, "Jo.Doe@lab"')
+    )
+    evict = urllib.request.Request(
+        f"{idmount_server.url}/users/mover/cache",
+        method="DELETE",
+        headers={"Authorization": f"Bearer {idmount_server.admin_token}"},
+    )
+    deadline = time.monotonic() + 15
+    while 30001 in fetch_plan(idmount_server.url, hub_token, "mover")["supplementalGids"]:
+        assert time.monotonic() < deadline, "idmount did not pick up the edited directory"
+        urllib.request.urlopen(evict, timeout=5).close()
+        time.sleep(0.2)
+
+    again = spawn(c, "mover", spawner=first.spawner)
+    mounts = mounts_by_path(notebook(again.pod))
+    assert "/home/jovyan/data/mx1234" not in mounts
+    assert "/home/jovyan/home" in mounts
+    assert len(volumes_by_name(again.pod)) == len(volumes_by_name(first.pod)) - 1
+    assert 30001 not in again.pod["spec"]["securityContext"]["supplementalGroups"]
+
+
 @pytest.mark.parametrize(
     "username, uid, why",
     [
@@ -191,10 +223,14 @@ def test_awkward_usernames_spawn_with_their_own_identity(values, username, uid, 
         ("the policy refuses a uid below minUid", "lowuid", "Your server cannot start: "),
     ],
 )
-def test_refusals_fail_the_spawn_with_a_sentence_and_no_pod(values, case, username, message):
+def test_refusals_fail_the_spawn_with_a_sentence_and_no_pod(
+    values, caplog, case, username, message
+):
+    caplog.set_level(logging.WARNING)
     result = spawn(load_hub_config(values), username)
     assert result.pod is None, case
     assert message in result.error.jupyterhub_message, case
+    assert "idmount: attempt" not in caplog.text, "a refusal is final: never retried"
 
 
 def test_the_policy_reason_reaches_the_user(values):
@@ -209,6 +245,17 @@ def test_an_unreachable_service_fails_the_spawn_after_retries_and_no_pod(caplog)
     assert result.pod is None
     assert "identity service is unavailable" in result.error.jupyterhub_message
     assert caplog.text.count("idmount: attempt") == 2
+
+
+def test_a_directory_outage_503_is_retried_then_fails_the_spawn_with_no_pod(
+    idmount_in_outage, caplog
+):
+    caplog.set_level(logging.WARNING)
+    values = render(idmount_in_outage)
+    result = spawn(load_hub_config(values), "alice")
+    assert result.pod is None
+    assert "identity service is unavailable" in result.error.jupyterhub_message
+    assert caplog.text.count("failed: HTTP 503") == 3
 
 
 def test_a_hub_without_its_token_fails_closed(values, monkeypatch):
