@@ -3,12 +3,16 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { IdentitySource } from '../types.js';
+import { AdSourceConfigSchema, createAdSource } from './ad/source.js';
 import { createFileSource, FileSourceConfigSchema } from './file.js';
+import { createKeycloakSource, KeycloakSourceConfigSchema } from './keycloak/source.js';
 import { createLdapSource, LdapSourceConfigSchema } from './ldap/source.js';
 
 export const SourceConfigSchema = z.discriminatedUnion('type', [
   FileSourceConfigSchema,
   LdapSourceConfigSchema,
+  KeycloakSourceConfigSchema,
+  AdSourceConfigSchema,
 ]);
 
 export type SourceConfig = z.infer<typeof SourceConfigSchema>;
@@ -25,5 +29,9 @@ export function createSource(config: SourceConfig, ctx: SourceContext): Identity
       return createFileSource(config, ctx);
     case 'ldap':
       return createLdapSource(config, ctx);
+    case 'keycloak':
+      return createKeycloakSource(config, ctx);
+    case 'ad':
+      return createAdSource(config, ctx);
   }
 }

@@ -257,7 +257,9 @@ export function createLdapDirectory(source: string, pool: LdapPool, flavour: Lda
         return id;
       };
       const needsMapping =
-        flavour.idsFromMapping === true || values(entry, ua.uid).length === 0 || values(entry, ua.gid).length === 0;
+        flavour.idsFromMapping === true ||
+        values(entry, ua.uid).length === 0 ||
+        values(entry, ua.gid).length === 0;
       const mapped = needsMapping ? flavour.mapIds?.(entry) : undefined;
       if (mapped?.note) notes.push(mapped.note);
       const uid = readId(ua.uid, mapped?.uid);

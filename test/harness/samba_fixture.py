@@ -1,0 +1,67 @@
+"""Loads users and groups into a freshly provisioned (not yet running) Samba AD DC, offline,
+through Samba's own Python API (what samba-tool uses). Run with Debian's /usr/bin/python3.
+
+stdin: {"smbConf": path, "users": [...], "groups": [...]} (see test/harness/samba.ts).
+stdout: {"domainSid": ..., "objects": {name: {"dn": ..., "sid": ...}}}
+"""
+import json
+import sys
+
+import ldb
+from samba.auth import system_session
+from samba.param import LoadParm
+from samba.samdb import SamDB
+
+
+def main():
+    spec = json.load(sys.stdin)
+    lp = LoadParm()
+    lp.load(spec["smbConf"])
+    samdb = SamDB(url=lp.samdb_url(), session_info=system_session(), lp=lp)
+    nis_domain = lp.get("workgroup").lower()
+
+    for group in spec.get("groups", []):
+        samdb.newgroup(group["name"], gidnumber=group.get("gidNumber"),
+                       nisdomain=nis_domain if group.get("gidNumber") is not None else None)
+
+    for user in spec.get("users", []):
+        rfc2307 = user.get("uidNumber") is not None
+        samdb.newuser(user["name"], user["password"], givenname=user.get("givenName"),
+                      surname=user.get("surname"), mailaddress=user.get("mail"),
+                      uidnumber=user.get("uidNumber"), gidnumber=user.get("gidNumber"),
+                      unixhome=user.get("unixHome"), loginshell=user.get("loginShell"),
+                      nisdomain=nis_domain if rfc2307 else None)
+        dn = find(samdb, user["name"])["dn"]
+        if user.get("userPrincipalName"):
+            replace(samdb, dn, "userPrincipalName", user["userPrincipalName"])
+        if user.get("disabled"):
+            samdb.disable_account("(sAMAccountName=%s)" % ldb.binary_encode(user["name"]))
+
+    for group in spec.get("groups", []):
+        if group.get("members"):
+            samdb.add_remove_group_members(group["name"], group["members"], add_members_operation=True)
+
+    names = [u["name"] for u in spec.get("users", [])] + [g["name"] for g in spec.get("groups", [])]
+    names += spec.get("lookup", [])
+    json.dump({"domainSid": str(samdb.get_domain_sid()),
+               "objects": {name: find(samdb, name) for name in names}}, sys.stdout)
+
+
+def find(samdb, name):
+    res = samdb.search(base=samdb.domain_dn(), scope=ldb.SCOPE_SUBTREE,
+                       expression="(sAMAccountName=%s)" % ldb.binary_encode(name),
+                       attrs=["objectSid"])
+    if len(res) != 1:
+        raise SystemExit("fixture: %d entries for %s" % (len(res), name))
+    sid = samdb.schema_format_value("objectSid", res[0]["objectSid"][0])
+    return {"dn": str(res[0].dn), "sid": sid.decode() if isinstance(sid, bytes) else str(sid)}
+
+
+def replace(samdb, dn, attribute, value):
+    msg = ldb.Message(ldb.Dn(samdb, dn))
+    msg[attribute] = ldb.MessageElement(value, ldb.FLAG_MOD_REPLACE, attribute)
+    samdb.modify(msg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,306 @@
+// The `ad` source against a real Samba AD DC (provisioned by the harness for this file): RFC2307
+// users, ID-mapped users (numbers compared with SSSD's own libsss_idmap), nested groups three
+// levels deep through the in-chain rule, qualified and differently-cased names, disabled
+// accounts, and LDAPS verified with the DC's CA.
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { IdmountError } from '../../../src/errors.js';
+import { AdSourceConfigSchema, createAdSource } from '../../../src/identity/sources/ad/source.js';
+import type { DirectoryRecord, IdentitySource } from '../../../src/identity/types.js';
+import { type SambaDc, startSambaDc } from '../../harness/samba.js';
+
+const ctx = { log: pino({ level: 'silent' }), baseDir: '.' };
+
+const fixture = {
+  users: [
+    {
+      name: 'alice',
+      uidNumber: 10001,
+      gidNumber: 20001,
+      unixHome: '/home/alice',
+      loginShell: '/bin/bash',
+      givenName: 'Alice',
+      surname: 'Liddell',
+    },
+    // No RFC2307 attributes: only ID mapping can number bob.
+    { name: 'bob', givenName: 'Bob', surname: 'Builder' },
+    { name: 'carol', uidNumber: 10003, gidNumber: 20001, unixHome: '/home/carol', disabled: true },
+    {
+      name: 'dave',
+      uidNumber: 10004,
+      gidNumber: 20001,
+      unixHome: '/home/dave',
+      userPrincipalName: 'd.vader@idmount.test',
+    },
+  ],
+  groups: [
+    { name: 'staff', gidNumber: 20001 },
+    // Three levels: alice and bob → beamline-id01 → proposal-ab1234 → facility-users.
+    { name: 'beamline-id01', gidNumber: 30001, members: ['alice', 'bob'] },
+    { name: 'proposal-ab1234', gidNumber: 30002, members: ['beamline-id01'] },
+    { name: 'facility-users', gidNumber: 30003, members: ['proposal-ab1234'] },
+    // A group without gidNumber: not a POSIX group unless ids are mapped.
+    { name: 'windows-only', members: ['alice', 'bob'] },
+  ],
+};
+
+let dc: SambaDc;
+const sources: IdentitySource[] = [];
+
+function adSource(overrides: Record<string, unknown> = {}): IdentitySource {
+  const config = AdSourceConfigSchema.parse({
+    name: 'campus-ad',
+    type: 'ad',
+    urls: [dc.url],
+    caFile: dc.caFile,
+    tlsServerName: dc.tlsServerName,
+    bindDN: dc.bindDN,
+    bindPasswordFile: dc.bindPasswordFile,
+    baseDN: dc.baseDN,
+    names: { stripRealms: ['IDMOUNT.TEST'], stripDomains: ['IDMOUNT'] },
+    connectTimeout: '10s',
+    backoff: { initial: '100ms', max: '200ms' },
+    ...overrides,
+  });
+  const source = createAdSource(config, ctx);
+  sources.push(source);
+  return source;
+}
+
+async function lookupError(source: IdentitySource, name: string): Promise<IdmountError> {
+  const err = await source.lookup(name).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(IdmountError);
+  return err as IdmountError;
+}
+
+const groupsOf = (record: DirectoryRecord | null) =>
+  Object.fromEntries((record?.groups ?? []).map((g) => [g.name, g.gid]));
+
+const sid = (name: string) => (dc.objects[name] as { sid: string }).sid;
+
+/** SSSD's numbers for these SIDs, from libsss_idmap itself (test/unit/ad/sssd_reference.py), default settings. */
+function sssdIds(sids: string[]): number[] {
+  const script = fileURLToPath(new URL('../../unit/ad/sssd_reference.py', import.meta.url));
+  const out = JSON.parse(
+    execFileSync('/usr/bin/python3', [script], { input: JSON.stringify({ map: sids }), encoding: 'utf8' }),
+  ) as { map: (number | string)[] };
+  for (const id of out.map) if (typeof id !== 'number') throw new Error(`SSSD could not map: ${id}`);
+  return out.map as number[];
+}
+
+beforeAll(async () => {
+  dc = await startSambaDc(fixture);
+  // The figures the report quotes: how long a throw-away domain takes on this machine.
+  console.info(
+    `samba AD DC: provision ${dc.timings.provisionMs} ms, fixture ${dc.timings.fixtureMs} ms, boot to LDAPS ${dc.timings.bootMs} ms`,
+  );
+});
+
+afterAll(async () => {
+  await Promise.all(sources.map((s) => s.close()));
+  await dc?.stop();
+});
+
+describe('ad source with RFC2307 attributes (idMapping off, the default)', () => {
+  it('returns uidNumber, gidNumber, unixHomeDirectory, loginShell and displayName of a user', async () => {
+    const alice = await adSource().lookup('alice');
+    expect(alice).toMatchObject({
+      name: 'alice',
+      uid: 10001,
+      gid: 20001,
+      home: '/home/alice',
+      shell: '/bin/bash',
+      gecos: 'Alice Liddell',
+      primaryGroupName: 'staff',
+    });
+  });
+
+  it('prints the objectSid (read as binary) in S-1-5-21-... form in the explain notes', async () => {
+    const alice = await adSource().lookup('alice');
+    expect(sid('alice')).toMatch(/^S-1-5-21-\d+-\d+-\d+-\d+$/);
+    expect(alice?.notes).toContain(`objectSid: ${sid('alice')}`);
+  });
+
+  it('resolves groups nested three levels deep through the in-chain rule, POSIX groups only', async () => {
+    const alice = await adSource().lookup('alice');
+    expect(groupsOf(alice)).toEqual({
+      staff: 20001,
+      'beamline-id01': 30001,
+      'proposal-ab1234': 30002,
+      'facility-users': 30003,
+    });
+  });
+
+  it('with nested: false returns direct memberships and the primary group only', async () => {
+    const alice = await adSource({ groups: { nested: false } }).lookup('alice');
+    expect(groupsOf(alice)).toEqual({ staff: 20001, 'beamline-id01': 30001 });
+  });
+
+  it('refuses a user without uidNumber with an error naming the attribute (no guessed id)', async () => {
+    const err = await lookupError(adSource(), 'bob');
+    expect(err.code).toBe('DIRECTORY_ENTRY_INVALID');
+    expect(err.extras).toMatchObject({ attribute: 'uidNumber', user: 'bob', source: 'campus-ad' });
+  });
+});
+
+describe('ad source with SSSD ID mapping', () => {
+  it('maps a user without RFC2307 attributes to exactly the uid and gid SSSD computes', async () => {
+    const [uid, domainUsers] = sssdIds([sid('bob'), `${dc.domainSid}-513`]);
+    const bob = await adSource({ idMapping: { mode: 'always' } }).lookup('bob');
+    expect(bob).toMatchObject({ name: 'bob', uid, gid: domainUsers, primaryGroupName: 'Domain Users' });
+    expect(bob?.notes?.join('\n')).toContain(`uid ${uid} mapped from SID ${sid('bob')}`);
+  });
+
+  it('maps every group of the user, nested ones and non-POSIX ones included, to SSSD gids', async () => {
+    const names = ['Domain Users', 'beamline-id01', 'proposal-ab1234', 'facility-users', 'windows-only'];
+    const expected = sssdIds(names.map(sid));
+    const bob = await adSource({ idMapping: { mode: 'always' } }).lookup('bob');
+    const groups = groupsOf(bob);
+    names.forEach((name, i) => {
+      expect(groups[name], name).toBe(expected[i]);
+    });
+  });
+
+  it('always mode ignores uidNumber, as SSSD does with ldap_id_mapping = true', async () => {
+    const [uid] = sssdIds([sid('alice')]);
+    const alice = await adSource({ idMapping: { mode: 'always' } }).lookup('alice');
+    expect(alice?.uid).toBe(uid);
+    expect(alice?.uid).not.toBe(10001);
+  });
+
+  it('fallback mode keeps uidNumber where present and maps only the users without it', async () => {
+    const source = adSource({ idMapping: { mode: 'fallback' } });
+    const [bobUid] = sssdIds([sid('bob')]);
+    expect((await source.lookup('alice'))?.uid).toBe(10001);
+    expect((await source.lookup('bob'))?.uid).toBe(bobUid);
+  });
+
+  it('auto_private_groups: the gid is the mapped uid and a group named after the user', async () => {
+    const [uid] = sssdIds([sid('bob')]);
+    const bob = await adSource({ idMapping: { mode: 'always', autoPrivateGroups: true } }).lookup('bob');
+    expect(bob).toMatchObject({ uid, gid: uid, primaryGroupName: 'bob' });
+  });
+
+  it('a different ldap_idmap_range_min moves every id, so sssd.conf and idmount must agree', async () => {
+    const base = await adSource({ idMapping: { mode: 'always' } }).lookup('bob');
+    const moved = await adSource({
+      idMapping: { mode: 'always', rangeMin: 100_000, rangeMax: 2_000_100_000 },
+    }).lookup('bob');
+    expect(moved?.uid).toBe((base?.uid as number) - 100_000);
+  });
+});
+
+describe('login names', () => {
+  it.each([
+    { sentence: 'the plain sAMAccountName', name: 'alice' },
+    { sentence: 'a different case (AD compares case-insensitively)', name: 'ALICE' },
+    { sentence: 'mixed case', name: 'aLiCe' },
+    { sentence: 'user@REALM with the configured realm', name: 'alice@IDMOUNT.TEST' },
+    { sentence: 'user@realm in lower case', name: 'alice@idmount.test' },
+    { sentence: 'DOMAIN\\user with the configured NetBIOS domain', name: 'IDMOUNT\\alice' },
+    { sentence: 'domain\\USER in other cases', name: 'idmount\\ALICE' },
+  ])('$sentence resolves to the directory spelling', async ({ name }) => {
+    const record = await adSource().lookup(name);
+    expect(record).toMatchObject({ name: 'alice', uid: 10001 });
+  });
+
+  it.each([
+    { sentence: 'user@REALM of another realm', name: 'alice@EXAMPLE.ORG' },
+    { sentence: 'DOMAIN\\user of another domain', name: 'OTHER\\alice' },
+    { sentence: 'an empty user part', name: 'IDMOUNT\\' },
+    { sentence: 'an unknown user', name: 'nobody' },
+    { sentence: 'a filter wildcard (escaped, never a match-all)', name: '*' },
+    { sentence: 'filter syntax (escaped)', name: 'alice)(sAMAccountName=*' },
+  ])('$sentence is not found', async ({ name }) => {
+    expect(await adSource().lookup(name)).toBeNull();
+  });
+
+  it('does not strip realms or domains that are not configured', async () => {
+    const source = adSource({ names: {} });
+    expect(await source.lookup('alice@IDMOUNT.TEST')).toBeNull();
+    expect(await source.lookup('IDMOUNT\\alice')).toBeNull();
+    expect(await source.lookup('alice')).toMatchObject({ uid: 10001 });
+  });
+
+  it('matches userPrincipalName when that is the login attribute', async () => {
+    const source = adSource({ loginAttribute: 'userPrincipalName' });
+    expect(await source.lookup('D.Vader@IDMOUNT.TEST')).toMatchObject({
+      name: 'd.vader@idmount.test',
+      uid: 10004,
+    });
+    expect(await source.lookup('dave')).toBeNull();
+  });
+});
+
+describe('disabled accounts (userAccountControl ACCOUNTDISABLE)', () => {
+  it('are refused with POLICY_VIOLATION naming the reason, by default', async () => {
+    const err = await lookupError(adSource(), 'carol');
+    expect(err.code).toBe('POLICY_VIOLATION');
+    expect(err.extras).toMatchObject({ reason: 'account-disabled', user: 'carol', source: 'campus-ad' });
+    expect(err.message).toContain('disabled');
+  });
+
+  it('resolve like any account with disabledAccounts: allow', async () => {
+    expect(await adSource({ disabledAccounts: 'allow' }).lookup('carol')).toMatchObject({ uid: 10003 });
+  });
+});
+
+describe('LDAPS with the DC certificate', () => {
+  it('is verified against the DC CA and its host name (tlsServerName), and the source reports up', async () => {
+    const source = adSource();
+    expect(await source.lookup('alice')).not.toBeNull();
+    expect(source.health().up).toBe(true);
+  });
+
+  it.each([
+    {
+      sentence: 'a CA that did not sign the DC certificate',
+      overrides: () => ({ caFile: writeForeignCa() }),
+    },
+    {
+      sentence: 'a host name the certificate does not carry',
+      overrides: () => ({ tlsServerName: 'dc9.example.org' }),
+    },
+    {
+      sentence: 'plain ldap:// (AD refuses a simple bind without TLS)',
+      overrides: () => ({ urls: [dc.plainUrl] }),
+    },
+  ])('fails closed with SOURCE_UNAVAILABLE for $sentence', async ({ overrides }) => {
+    const source = adSource({ ...overrides(), connectTimeout: '3s' });
+    const err = await lookupError(source, 'alice');
+    expect(err.code).toBe('SOURCE_UNAVAILABLE');
+    expect(source.health()).toMatchObject({ up: false });
+  });
+});
+
+/** Another self-signed CA (openssl), unrelated to the DC. */
+function writeForeignCa(): string {
+  const key = join(dc.dir, 'foreign-ca.key');
+  const cert = join(dc.dir, 'foreign-ca.pem');
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '1',
+      '-subj',
+      '/CN=Not the DC CA',
+    ],
+    { stdio: 'ignore' },
+  );
+  return cert;
+}
