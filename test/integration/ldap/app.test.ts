@@ -64,6 +64,14 @@ describe.each(['rfc2307', 'rfc2307bis'] as const)('spawn plans from an %s slapd'
     expect(res.json()).toMatchObject({ code: 'DIRECTORY_ENTRY_INVALID', attribute: 'uidNumber' });
   });
 
+  it('sends exactly one user search to slapd for 200 concurrent requests for one uncached user', async () => {
+    const userSearches = () => slapd.searchFilters().filter((f) => f.includes('(uid=carol)')).length;
+    expect(userSearches()).toBe(0);
+    const responses = await Promise.all(Array.from({ length: 200 }, () => plan('carol')));
+    expect(responses.every((r) => r.statusCode === 200 && r.json().uid === 2003)).toBe(true);
+    expect(userSearches()).toBe(1);
+  });
+
   it('with slapd killed: cached users get a stale plan, uncached users 503 with Retry-After', async () => {
     await slapd.stop('SIGKILL');
     clock += 2 * 60_000; // alice's entry is past its TTL: idmount must ask the directory again

@@ -296,22 +296,23 @@ export function createLdapPool(source: string, settings: LdapConnectionSettings,
     const errors: string[] = [];
     for (const url of order) {
       const client = newClient(url);
+      const setup = (async () => {
+        // StartTLS upgrades an existing socket: the host to verify must be named explicitly.
+        if (settings.startTls) await client.startTLS({ ...tlsOptions(), host: new URL(url).hostname });
+        if (settings.bindDN !== undefined) await client.bind(settings.bindDN, settings.bindPassword ?? '');
+        // Anonymous: make sure the socket really opened before the slot is handed out.
+        else if (!client.isConnected) await client.exop('1.3.6.1.4.1.4203.1.11.3'); // WhoAmI
+      })();
       try {
-        await withTimeout(
-          (async () => {
-            // StartTLS upgrades an existing socket: the host to verify must be named explicitly.
-            if (settings.startTls) await client.startTLS({ ...tlsOptions(), host: new URL(url).hostname });
-            if (settings.bindDN !== undefined)
-              await client.bind(settings.bindDN, settings.bindPassword ?? '');
-            // Anonymous: make sure the socket really opened before the slot is handed out.
-            else if (!client.isConnected) await client.exop('1.3.6.1.4.1.4203.1.11.3'); // WhoAmI
-          })(),
-          settings.connectTimeout,
-          `connecting to ${url}`,
-        );
+        await withTimeout(setup, settings.connectTimeout, `connecting to ${url}`);
         urlRetryAt.delete(url);
         return { client, url };
       } catch (err) {
+        // A setup that outlives its timeout must not leave a bound connection behind.
+        setup.then(
+          () => client.unbind().catch(() => {}),
+          () => {},
+        );
         client.unbind().catch(() => {});
         const reason =
           err instanceof InvalidCredentialsError
@@ -425,6 +426,10 @@ export function createLdapPool(source: string, settings: LdapConnectionSettings,
       slot.inFlight -= 1;
     }
   };
+
+  // Connect one slot right away so /readyz and idmount_source_up tell the truth (bad bind DN,
+  // wrong CA, unreachable servers) before the first user asks.
+  acquire(slots[0] as Slot).then(markUp, (err) => markDown(describe(err)));
 
   return {
     async search(request) {
