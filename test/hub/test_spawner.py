@@ -258,6 +258,30 @@ def test_a_directory_outage_503_is_retried_then_fails_the_spawn_with_no_pod(
     assert caplog.text.count("failed: HTTP 503") == 3
 
 
+@pytest.mark.parametrize(
+    "case, tamper",
+    [
+        ("uid 0", lambda plan: plan.update(uid=0)),
+        ("gid 0 among the groups", lambda plan: plan["supplementalGids"].append(0)),
+        ("a uid that is not a number", lambda plan: plan.update(uid="20001")),
+        ("no volumes at all", lambda plan: plan.pop("volumes")),
+    ],
+)
+def test_an_unusable_plan_fails_the_spawn_and_never_runs_as_root(values, monkeypatch, case, tamper):
+    c = load_hub_config(values)
+    spawner_class = c.JupyterHub.spawner_class
+    checked = spawner_class._checked
+
+    def tampered(self, plan):
+        tamper(plan)
+        return checked(self, plan)
+
+    monkeypatch.setattr(spawner_class, "_checked", tampered)
+    result = spawn(c, "alice")
+    assert result.pod is None, case
+    assert "unusable answer" in result.error.jupyterhub_message, case
+
+
 def test_a_hub_without_its_token_fails_closed(values, monkeypatch):
     monkeypatch.delenv("IDMOUNT_TOKEN")
     result = spawn(load_hub_config(values), "alice")

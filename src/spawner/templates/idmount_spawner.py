@@ -107,7 +107,7 @@ class IdmountSpawner(KubeSpawner):
                     connect_timeout=IDMOUNT_CONNECT_TIMEOUT,
                     request_timeout=IDMOUNT_REQUEST_TIMEOUT,
                 )
-                return json.loads(response.body)
+                return self._checked(json.loads(response.body))
             except HTTPClientError as e:
                 if e.code not in (503, 599):
                     raise self._refusal(e) from None
@@ -126,6 +126,18 @@ class IdmountSpawner(KubeSpawner):
         raise IdmountSpawnError(
             "The identity service is unavailable, so your server cannot start with your"
             " identity. Please try again in a few minutes."
+        )
+
+    def _checked(self, plan):
+        """Fail closed on a plan that cannot be applied safely (never root, never a guess)."""
+        keys = ("environment", "volumes", "volumeMounts", "nss", "source", "stale")
+        if isinstance(plan, dict) and all(k in plan for k in keys):
+            ids = [plan.get("uid"), plan.get("gid"), *plan.get("supplementalGids", [None])]
+            if all(type(i) is int and i > 0 for i in ids):
+                return plan
+        self.log.error("idmount: unusable plan for %s: %s", self.user.name, plan)
+        raise IdmountSpawnError(
+            "The identity service sent an unusable answer for your account; ask an administrator."
         )
 
     def _refusal(self, error):
