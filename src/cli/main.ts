@@ -125,6 +125,11 @@ main(process.argv.slice(2)).then(
     ) {
       process.stderr.write(`idmount: ${(err as Error).message}\n\n${USAGE}`);
       process.exitCode = 2;
+    } else if (
+      ['EADDRINUSE', 'EACCES', 'EADDRNOTAVAIL'].includes((err as NodeJS.ErrnoException).code ?? '')
+    ) {
+      process.stderr.write(`idmount: cannot listen: ${(err as Error).message}\n`);
+      process.exitCode = 1;
     } else {
       process.stderr.write(`idmount: ${(err as Error).stack ?? String(err)}\n`);
       process.exitCode = 1;

@@ -13,7 +13,25 @@ import {
 } from '../schemas.js';
 
 const errors = (...statuses: number[]) =>
-  Object.fromEntries(statuses.map((s) => [s, ProblemSchema.describe(`problem+json (${s})`)]));
+  Object.fromEntries(
+    statuses.map((s) => [
+      s,
+      {
+        description: PROBLEM_DESCRIPTIONS[s],
+        content: { 'application/problem+json': { schema: ProblemSchema } },
+      },
+    ]),
+  );
+
+const PROBLEM_DESCRIPTIONS: Record<number, string> = {
+  400: 'INVALID_USERNAME or INVALID_REQUEST',
+  401: 'UNAUTHENTICATED: no or an unknown bearer token',
+  403: 'FORBIDDEN: the token lacks the scope',
+  404: 'USER_NOT_FOUND',
+  422: 'POLICY_VIOLATION or DIRECTORY_ENTRY_INVALID',
+  429: 'RATE_LIMITED',
+  503: 'SOURCE_UNAVAILABLE (with Retry-After)',
+};
 
 export const usersRoutes: FastifyPluginAsyncZod = async (app) => {
   const resolve = async (name: string): Promise<Resolution<PlanOutcome>> => {
