@@ -63,16 +63,16 @@ export const LdapConnectionShape = {
     .describe(
       'Bound connections kept open. LDAP multiplexes requests, so a few connections carry many lookups.',
     ),
-  connectTimeout: Duration.default(3000).describe(
+  connectTimeout: Duration.prefault('3s').describe(
     'Time allowed to open a connection (TCP + TLS + bind) to one server before the next URL is tried.',
   ),
-  operationTimeout: Duration.default(5000).describe(
+  operationTimeout: Duration.prefault('5s').describe(
     'Time allowed for one search. Well under KubeSpawner start timeouts, so a stuck server fails a spawn quickly.',
   ),
   backoff: z
     .strictObject({
-      initial: Duration.default(1000).describe('First wait after the directory is found down.'),
-      max: Duration.default(60_000).describe('Longest wait between attempts while the directory stays down.'),
+      initial: Duration.prefault('1s').describe('First wait after the directory is found down.'),
+      max: Duration.prefault('60s').describe('Longest wait between attempts while the directory stays down.'),
     })
     .prefault({})
     .describe(
