@@ -16,6 +16,7 @@ import type { Config } from '../config/schema.js';
 import type { IdentitySource } from '../identity/types.js';
 import { authPlugin, type TokenVerifier } from './auth.js';
 import { metricsPlugin } from './metrics.js';
+import { createOidcVerifier } from './oidc.js';
 import { registerProblemHandlers } from './problem.js';
 import { resolverPlugin } from './resolver-plugin.js';
 import { healthRoutes } from './routes/health.js';
@@ -85,7 +86,9 @@ export async function buildApp(config: Config, deps: AppDeps) {
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
 
   await app.register(metricsPlugin);
-  await app.register(authPlugin, { auth: config.auth, verifiers: deps.verifiers });
+  // A bearer token that is a JWT goes to the OIDC verifier when oidc is configured; static tokens first.
+  const oidcVerifiers = config.auth.oidc === undefined ? [] : [createOidcVerifier(config.auth.oidc)];
+  await app.register(authPlugin, { auth: config.auth, verifiers: [...oidcVerifiers, ...(deps.verifiers ?? [])] });
   await app.register(resolverPlugin, { config, baseDir: deps.baseDir, sources: deps.sources, now: deps.now });
 
   await app.register(async (api) => {

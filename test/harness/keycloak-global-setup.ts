@@ -17,7 +17,11 @@ export default async function setup(project: TestProject) {
   }
   const keycloak = await startKeycloak();
   console.log(`Keycloak ready at ${keycloak.url} after ${(keycloak.bootMs / 1000).toFixed(1)} s`);
-  project.provide('keycloak', { url: keycloak.url, adminUser: keycloak.adminUser, adminPassword: keycloak.adminPassword });
+  project.provide('keycloak', {
+    url: keycloak.url,
+    adminUser: keycloak.adminUser,
+    adminPassword: keycloak.adminPassword,
+  });
   return async () => {
     await keycloak.stop();
   };

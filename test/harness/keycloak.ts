@@ -3,12 +3,12 @@
 // ports, an in-memory database, a bootstrap admin with a random password. Realms are created
 // through the Admin REST API by the tests themselves, so one server serves every test file.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { randomBytes } from 'node:crypto';
 
 const INSTALL_HINT = 'run `npm run test:deps` (scripts/test-deps/30-keycloak.sh fetches it with Maven)';
 const SUPPORTED_JAVA = [25, 21, 17]; // Keycloak 26 runs on the Java LTS releases 17, 21 and 25.
@@ -141,21 +141,31 @@ export async function startKeycloak(): Promise<RunningKeycloak> {
   const deadline = started + 300_000;
   for (;;) {
     if (exited !== undefined) {
-      throw new Error(`Keycloak exited (code ${exited}) before it was ready:\n${output.join('').slice(-4000)}`);
+      throw new Error(
+        `Keycloak exited (code ${exited}) before it was ready:\n${output.join('').slice(-4000)}`,
+      );
     }
     if (Date.now() > deadline) {
       await stop();
       throw new Error(`Keycloak was not ready after 300 s:\n${output.join('').slice(-4000)}`);
     }
     try {
-      const res = await fetch(`http://127.0.0.1:${managementPort}/health/ready`, { signal: AbortSignal.timeout(2000) });
+      const res = await fetch(`http://127.0.0.1:${managementPort}/health/ready`, {
+        signal: AbortSignal.timeout(2000),
+      });
       if (res.ok) break;
     } catch {
       // not listening yet
     }
     await new Promise((r) => setTimeout(r, 500));
   }
-  return { url: `http://127.0.0.1:${httpPort}`, adminUser, adminPassword, bootMs: Date.now() - started, stop };
+  return {
+    url: `http://127.0.0.1:${httpPort}`,
+    adminUser,
+    adminPassword,
+    bootMs: Date.now() - started,
+    stop,
+  };
 }
 
 /** A small Admin REST API client for fixtures (the bootstrap admin in the master realm). */
@@ -205,7 +215,10 @@ export class KeycloakAdmin {
   }
 
   /** Replaces the realm's user profile (declared attributes, unmanaged-attribute policy). */
-  async updateUserProfile(realm: string, change: (profile: UserProfileConfig) => UserProfileConfig): Promise<void> {
+  async updateUserProfile(
+    realm: string,
+    change: (profile: UserProfileConfig) => UserProfileConfig,
+  ): Promise<void> {
     const current = await this.request<UserProfileConfig>('GET', `/${realm}/users/profile`);
     await this.request('PUT', `/${realm}/users/profile`, change(current));
   }
@@ -247,5 +260,10 @@ export async function passwordGrant(
     }),
   });
   if (!res.ok) throw new Error(`password grant for ${username} failed: ${res.status} ${await res.text()}`);
-  return (await res.json()) as { access_token: string; id_token?: string; refresh_token?: string; expires_in: number };
+  return (await res.json()) as {
+    access_token: string;
+    id_token?: string;
+    refresh_token?: string;
+    expires_in: number;
+  };
 }

@@ -1,0 +1,300 @@
+// The `keycloak` source: reads users and groups through Keycloak's Admin REST API with a
+// service-account client (client-credentials grant; the account needs realm-management view-users).
+// POSIX numbers and the home come from user attributes, group gids from a group attribute.
+import { z } from 'zod';
+import { Duration, RegexString, ResourceName, readSecret } from '../../../config/primitives.js';
+import { directoryEntryInvalid, type IdmountError, sourceUnavailable } from '../../../errors.js';
+import type { DirectoryGroup, DirectoryRecord, IdentitySource, SourceHealth } from '../../types.js';
+import type { SourceContext } from '../registry.js';
+import { AdminApiError, createKeycloakAdminClient } from './admin-client.js';
+
+const AttributeName = z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/, 'expected a Keycloak attribute name');
+
+export const KeycloakSourceConfigSchema = z
+  .strictObject({
+    name: ResourceName.describe('Source name, used in explain traces, metrics and merge.'),
+    type: z.literal('keycloak'),
+    issuer: z
+      .url({ protocol: /^https?$/ })
+      .regex(/\/realms\/[^/]+\/?$/, 'expected a realm URL ending in /realms/NAME')
+      .describe('The realm URL (its OIDC issuer), e.g. https://sso.example.org/realms/facility.'),
+    clientId: z
+      .string()
+      .min(1)
+      .describe(
+        'A confidential client with service accounts enabled; its service account needs realm-management view-users.',
+      ),
+    clientSecretFile: z
+      .string()
+      .optional()
+      .describe('File holding the client secret (a mounted Kubernetes Secret).'),
+    clientSecretEnv: z.string().optional().describe('Environment variable holding the client secret.'),
+    attributes: z
+      .strictObject({
+        uid: AttributeName.nullable()
+          .default('uidNumber')
+          .describe('User attribute holding the uid; null: this source gives no uid (e.g. groups only).'),
+        gid: AttributeName.nullable()
+          .default('gidNumber')
+          .describe('User attribute holding the primary gid; null: this source gives no gid.'),
+        home: AttributeName.nullable()
+          .default('homeDirectory')
+          .describe(
+            'User attribute holding the home directory (an absolute path); null: not read. Optional on users.',
+          ),
+      })
+      .prefault({})
+      .describe(
+        'User attributes read for the POSIX identity. Keycloak 24+ only returns attributes declared in the realm user profile (or all with unmanaged attributes enabled).',
+      ),
+    groups: z
+      .strictObject({
+        enabled: z
+          .boolean()
+          .default(true)
+          .describe('Read group memberships; false: this source gives no groups.'),
+        gidAttribute: AttributeName.default('gidNumber').describe(
+          'Group attribute holding the gid; groups without it are skipped (noted in explain).',
+        ),
+        nameFrom: z
+          .enum(['name', 'path'])
+          .default('name')
+          .describe(
+            "Group name reported: the group's own name (mx1234) or its path without the leading slash (proposals/mx1234).",
+          ),
+        include: z
+          .array(RegexString)
+          .default([])
+          .describe(
+            'Only groups whose path (e.g. /proposals/mx1234) matches one of these regexes; empty: all.',
+          ),
+        exclude: z
+          .array(RegexString)
+          .default([])
+          .describe('Groups whose path matches one of these regexes are dropped.'),
+      })
+      .prefault({}),
+    timeout: Duration.default(5000).describe(
+      'Per request to Keycloak (token, users, groups); a spawn waits on it, so keep it well below the spawner timeout.',
+    ),
+    retryAfter: Duration.default(30_000).describe(
+      'Retry-After sent with 503 while Keycloak cannot be asked.',
+    ),
+  })
+  .transform((config, ctx) => {
+    const clientSecret = readSecret(
+      { file: config.clientSecretFile, env: config.clientSecretEnv },
+      'clientSecret',
+      ctx,
+    );
+    if (clientSecret === undefined) {
+      if (config.clientSecretFile === undefined && config.clientSecretEnv === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['clientSecretFile'],
+          message: 'set clientSecretFile or clientSecretEnv',
+        });
+      }
+      return z.NEVER;
+    }
+    const { clientSecretFile: _file, clientSecretEnv: _env, ...rest } = config;
+    return { ...rest, clientSecret };
+  });
+
+export type KeycloakSourceConfig = z.output<typeof KeycloakSourceConfigSchema>;
+
+interface UserRepresentation {
+  id: string;
+  username: string;
+  enabled?: boolean;
+  firstName?: string;
+  lastName?: string;
+  serviceAccountClientId?: string;
+  attributes?: Record<string, unknown>;
+}
+
+interface GroupRepresentation {
+  name: string;
+  path?: string;
+  attributes?: Record<string, unknown>;
+}
+
+// Keycloak names every service-account user like this; such accounts never get a POSIX identity.
+const SERVICE_ACCOUNT_PREFIX = 'service-account-';
+const GROUP_PAGE = 500;
+
+/** A single-valued attribute as a string; undefined when absent. Several values are an error. */
+function singleValue(
+  attributes: Record<string, unknown> | undefined,
+  attribute: string,
+  fail: (message: string) => never,
+): string | undefined {
+  const value = attributes?.[attribute];
+  if (value === undefined || value === null) return undefined;
+  const values = Array.isArray(value) ? value : [value];
+  if (values.length === 0) return undefined;
+  if (values.length > 1) fail(`has ${values.length} values for the attribute '${attribute}' (expected one)`);
+  if (typeof values[0] !== 'string' || values[0] === '') return undefined;
+  return values[0];
+}
+
+/** POSIX ids: decimal digits only, no sign, no leading zeros games beyond parseInt's reach. */
+function parseId(text: string, attribute: string, fail: (message: string) => never): number {
+  if (!/^\d{1,10}$/.test(text) || Number(text) > 4_294_967_294) {
+    fail(`has a malformed ${attribute} '${text.slice(0, 40)}' (expected a decimal integer)`);
+  }
+  return Number(text);
+}
+
+// A home lands in a passwd line (':'-separated) and in a pod spec: no control characters, no ':'.
+const hasControlOrColon = (text: string) => [...text].some((c) => c === ':' || c.charCodeAt(0) < 0x20);
+
+function parseHome(text: string, attribute: string, fail: (message: string) => never): string {
+  if (!text.startsWith('/') || text.split('/').includes('..') || hasControlOrColon(text)) {
+    fail(`has a malformed ${attribute} '${text.slice(0, 80)}' (expected an absolute path without '..')`);
+  }
+  return text;
+}
+
+export function createKeycloakSource(config: KeycloakSourceConfig, ctx: SourceContext): IdentitySource {
+  const log = ctx.log.child({ source: config.name });
+  const include = config.groups.include.map((r) => new RegExp(r, 'u'));
+  const exclude = config.groups.exclude.map((r) => new RegExp(r, 'u'));
+  let health: SourceHealth = { up: true, since: new Date().toISOString() };
+  const admin = createKeycloakAdminClient({
+    issuer: config.issuer,
+    clientId: config.clientId,
+    clientSecret: config.clientSecret,
+    timeoutMs: config.timeout,
+  });
+
+  const markUp = () => {
+    if (!health.up || health.lastError !== undefined) health = { up: true, since: new Date().toISOString() };
+  };
+  const unavailable = (err: unknown): IdmountError => {
+    const message =
+      err instanceof AdminApiError ? err.message : `Keycloak cannot be reached: ${(err as Error).message}`;
+    if (health.up) log.error({ err: message }, 'keycloak source is down');
+    health = { up: false, lastError: message, since: health.up ? new Date().toISOString() : health.since };
+    return sourceUnavailable(config.name, Math.ceil(config.retryAfter / 1000), err);
+  };
+
+  async function groupsOf(user: UserRepresentation, notes: string[]): Promise<DirectoryGroup[]> {
+    const groups: DirectoryGroup[] = [];
+    for (let first = 0; ; first += GROUP_PAGE) {
+      const page = await admin.get<GroupRepresentation[]>(`/users/${encodeURIComponent(user.id)}/groups`, {
+        briefRepresentation: 'false',
+        first: String(first),
+        max: String(GROUP_PAGE),
+      });
+      for (const group of page) {
+        const path = group.path ?? `/${group.name}`;
+        if (include.length > 0 && !include.some((r) => r.test(path))) continue;
+        if (exclude.some((r) => r.test(path))) continue;
+        const values = group.attributes?.[config.groups.gidAttribute];
+        const text = Array.isArray(values) && values.length === 1 ? values[0] : undefined;
+        if (typeof text !== 'string' || !/^\d{1,10}$/.test(text) || Number(text) > 4_294_967_294) {
+          notes.push(
+            text === undefined
+              ? `group '${path}' skipped: it has no single ${config.groups.gidAttribute} attribute`
+              : `group '${path}' skipped: its ${config.groups.gidAttribute} '${String(text).slice(0, 40)}' is not a number`,
+          );
+          continue;
+        }
+        groups.push({
+          name: config.groups.nameFrom === 'path' ? path.replace(/^\//, '') : group.name,
+          gid: Number(text),
+        });
+      }
+      if (page.length < GROUP_PAGE) return groups;
+    }
+  }
+
+  function toRecord(user: UserRepresentation): Omit<DirectoryRecord, 'groups' | 'notes'> {
+    const fail = (message: string, attribute?: string): never => {
+      throw directoryEntryInvalid(config.name, `The Keycloak user '${user.username}' ${message}.`, {
+        user: user.username,
+        ...(attribute === undefined ? {} : { attribute }),
+      });
+    };
+    const read = (
+      attribute: string | null,
+      parse: (text: string, attribute: string) => unknown,
+      required: boolean,
+    ) => {
+      if (attribute === null) return undefined;
+      const failOn = (message: string) => fail(message, attribute);
+      const text = singleValue(user.attributes, attribute, failOn);
+      if (text === undefined) {
+        if (!required) return undefined;
+        return failOn(
+          `has no ${attribute} attribute (if it is set in Keycloak, declare it in the realm's user profile: Keycloak hides undeclared attributes)`,
+        );
+      }
+      return parse(text, attribute);
+    };
+    const idParser = (text: string, attribute: string) => parseId(text, attribute, (m) => fail(m, attribute));
+    const homeParser = (text: string, attribute: string) =>
+      parseHome(text, attribute, (m) => fail(m, attribute));
+    const gecos = [user.firstName, user.lastName].filter((p) => p !== undefined && p !== '').join(' ');
+    return {
+      name: user.username,
+      uid: read(config.attributes.uid, idParser, true) as number | undefined,
+      gid: read(config.attributes.gid, idParser, true) as number | undefined,
+      home: read(config.attributes.home, homeParser, false) as string | undefined,
+      gecos: gecos === '' ? undefined : gecos,
+    };
+  }
+
+  return {
+    name: config.name,
+    type: 'keycloak',
+    async lookup(username: string): Promise<DirectoryRecord | null> {
+      let found: UserRepresentation[];
+      try {
+        found = await admin.get<UserRepresentation[]>('/users', {
+          username,
+          exact: 'true',
+          briefRepresentation: 'false',
+        });
+      } catch (err) {
+        throw unavailable(err);
+      }
+      // Keycloak stores usernames in lower case and matches exactly (case-insensitively).
+      const matches = found.filter(
+        (u) =>
+          u.serviceAccountClientId === undefined &&
+          !u.username.startsWith(SERVICE_ACCOUNT_PREFIX) &&
+          u.username.toLowerCase() === username.toLowerCase(),
+      );
+      if (matches.length > 1) {
+        throw directoryEntryInvalid(
+          config.name,
+          `Keycloak has ${matches.length} users named '${username}'.`,
+          {
+            user: username,
+          },
+        );
+      }
+      const user = matches[0];
+      markUp();
+      // A disabled account must not start notebooks: to idmount it does not exist.
+      if (user === undefined || user.enabled === false) return null;
+      const record = toRecord(user);
+      const notes: string[] = [];
+      let groups: DirectoryGroup[] | undefined;
+      if (config.groups.enabled) {
+        try {
+          groups = await groupsOf(user, notes);
+        } catch (err) {
+          throw unavailable(err);
+        }
+      }
+      return { ...record, groups, notes };
+    },
+    health: () => health,
+    async close() {
+      admin.close();
+    },
+  };
+}
