@@ -5,6 +5,7 @@ import { type LdapSourceConfig, LdapSourceConfigSchema } from '../../../src/iden
 import type { DirectoryFixture, Slapd } from '../../harness/slapd.js';
 
 export const MANY_GROUPS = 600; // above slapd's size limit of 500: only paging reads them all
+export const BIG_GROUP = 5000;
 
 export const fixture: DirectoryFixture = {
   users: [
@@ -26,6 +27,7 @@ export const fixture: DirectoryFixture = {
     { uid: 'dup', uidNumber: 2009, gidNumber: 2009 },
     { uid: 'dup', uidNumber: 2010, gidNumber: 2010, ou: 'staff' },
     { uid: 'visitor', uidNumber: 2011, gidNumber: 2011, ou: 'staff' },
+    { uid: 'erin', uidNumber: 2012, gidNumber: 2012 },
   ],
   groups: [
     { cn: 'alice', gidNumber: 2001 }, // user-private group listing no members
@@ -37,6 +39,12 @@ export const fixture: DirectoryFixture = {
     { cn: 'cycle-a', gidNumber: 3010, users: ['cyc'], groups: ['cycle-b'] },
     { cn: 'cycle-b', gidNumber: 3011, groups: ['cycle-a'] },
     { cn: 'visitors', gidNumber: 3020, users: ['visitor'], ou: 'projects' },
+    // A group with thousands of members: its member list must never travel to idmount.
+    {
+      cn: 'big',
+      gidNumber: 3100,
+      users: ['erin', ...Array.from({ length: BIG_GROUP - 1 }, (_, i) => `member${i}`)],
+    },
     ...Array.from({ length: MANY_GROUPS }, (_, i) => ({
       cn: `many${i}`,
       gidNumber: 40_000 + i,

@@ -5,7 +5,7 @@ import { IdmountError } from '../../../src/errors.js';
 import { createLdapSource } from '../../../src/identity/sources/ldap/source.js';
 import type { IdentitySource } from '../../../src/identity/types.js';
 import { type LdapSchema, type Slapd, startSlapd } from '../../harness/slapd.js';
-import { fixture, ldapConfig, MANY_GROUPS, silentLog } from './fixture.js';
+import { BIG_GROUP, fixture, ldapConfig, MANY_GROUPS, silentLog } from './fixture.js';
 
 const ctx = { log: silentLog, baseDir: '.' };
 
@@ -68,6 +68,21 @@ describe.each<LdapSchema>(['rfc2307', 'rfc2307bis'])('ldap source, %s directory'
   it(`reads all ${MANY_GROUPS} groups of a user although slapd caps plain searches at 500 (paged search)`, async () => {
     const many = await source.lookup('many');
     expect(many?.groups).toHaveLength(MANY_GROUPS);
+  });
+
+  it(`resolves membership of a ${BIG_GROUP}-member group without reading its member list`, async () => {
+    const before = slapd.log().length;
+    const erin = await source.lookup('erin');
+    expect(erin?.groups).toEqual([{ name: 'big', gid: 3100 }]);
+    // slapd logs the attributes each search asked for: names and gids only, never members.
+    const requested = [
+      ...slapd
+        .log()
+        .slice(before)
+        .matchAll(/ SRCH attr=(.*)$/gm),
+    ].map((m) => m[1]);
+    expect(requested.length).toBeGreaterThanOrEqual(2);
+    expect(requested.join(' ')).not.toMatch(/member/i);
   });
 
   const nested: Array<[string, number, string[]]> =
