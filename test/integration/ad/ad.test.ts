@@ -11,6 +11,7 @@ import { IdmountError } from '../../../src/errors.js';
 import { AdSourceConfigSchema, createAdSource } from '../../../src/identity/sources/ad/source.js';
 import type { DirectoryRecord, IdentitySource } from '../../../src/identity/types.js';
 import { type SambaDc, startSambaDc } from '../../harness/samba.js';
+import { bearer, demoConfig, TOKENS, testApp } from '../../helpers/app.js';
 
 const ctx = { log: pino({ level: 'silent' }), baseDir: '.' };
 
@@ -50,8 +51,8 @@ const fixture = {
 let dc: SambaDc;
 const sources: IdentitySource[] = [];
 
-function adSource(overrides: Record<string, unknown> = {}): IdentitySource {
-  const config = AdSourceConfigSchema.parse({
+function adConfig(overrides: Record<string, unknown> = {}) {
+  return {
     name: 'campus-ad',
     type: 'ad',
     urls: [dc.url],
@@ -64,8 +65,11 @@ function adSource(overrides: Record<string, unknown> = {}): IdentitySource {
     connectTimeout: '10s',
     backoff: { initial: '100ms', max: '200ms' },
     ...overrides,
-  });
-  const source = createAdSource(config, ctx);
+  };
+}
+
+function adSource(overrides: Record<string, unknown> = {}): IdentitySource {
+  const source = createAdSource(AdSourceConfigSchema.parse(adConfig(overrides)), ctx);
   sources.push(source);
   return source;
 }
@@ -276,6 +280,40 @@ describe('LDAPS with the DC certificate', () => {
     const err = await lookupError(source, 'alice');
     expect(err.code).toBe('SOURCE_UNAVAILABLE');
     expect(source.health()).toMatchObject({ up: false });
+  });
+});
+
+describe('through the service (app.inject)', () => {
+  it('plans alice from AD: RFC2307 ids, home, a data mount from a group reached through nesting, SID in explain', async () => {
+    const app = await testApp(
+      demoConfig({ sources: [adConfig({ idMapping: { mode: 'fallback' } })] } as never),
+    );
+    try {
+      const res = await app.inject({
+        url: '/users/alice/spawn-plan?explain=true',
+        headers: bearer(TOKENS.ops),
+      });
+      expect(res.statusCode).toBe(200);
+      const plan = res.json();
+      expect(plan).toMatchObject({ uid: 10001, gid: 20001 });
+      expect(plan.supplementalGids).toEqual(expect.arrayContaining([30001, 30002, 30003]));
+      expect(JSON.stringify(plan.volumeMounts)).toContain('/home/jovyan/data/ab1234');
+      expect(plan.explain.notes).toContain(`objectSid: ${sid('alice')}`);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('answers a disabled account with 422 POLICY_VIOLATION problem+json', async () => {
+    const app = await testApp(demoConfig({ sources: [adConfig()] } as never));
+    try {
+      const res = await app.inject({ url: '/users/carol/spawn-plan', headers: bearer(TOKENS.hub) });
+      expect(res.statusCode).toBe(422);
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(res.json()).toMatchObject({ code: 'POLICY_VIOLATION' });
+    } finally {
+      await app.close();
+    }
   });
 });
 
