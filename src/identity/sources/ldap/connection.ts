@@ -158,7 +158,6 @@ export interface LdapSearchRequest {
 
 interface Slot {
   client?: Client;
-  url?: string;
   /** Single-flight connect + StartTLS + bind: concurrent first operations share it. */
   ready?: Promise<Client>;
   inFlight: number;
@@ -207,6 +206,12 @@ export function createLdapPool(source: string, settings: LdapConnectionSettings,
   };
 
   const markDown = (reason: string) => {
+    if (!health.up && Date.now() < retryAt) {
+      // Requests that were already in flight when the directory went down: same outage, same wait.
+      health = { ...health, lastError: reason };
+      scheduleProbe(retryAt - Date.now());
+      return;
+    }
     failures += 1;
     // Exponential from `initial`, capped at `max`, with full jitter in [50%, 100%] so replicas
     // that saw the outage together do not come back in lock step.
@@ -341,11 +346,8 @@ export function createLdapPool(source: string, settings: LdapConnectionSettings,
     if (slot.ready === undefined) {
       if (slot.client !== undefined) retire(slot);
       const attempt = open().then(
-        ({ client, url }) => {
-          if (slot.ready === attempt) {
-            slot.client = client;
-            slot.url = url;
-          }
+        ({ client }) => {
+          if (slot.ready === attempt) slot.client = client;
           return client;
         },
         (err) => {
