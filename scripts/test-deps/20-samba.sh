@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Samba AD DC for the `ad` source's integration tests, and python3-sss for SSSD's own murmurhash3
-# (pysss_murmur) and libsss-idmap0 (SSSD's ID-mapping library, called through ctypes): the references
-# the ID-mapping tests compare against. The tests provision a
-# throw-away domain in a temp directory and run `samba` themselves; the distribution's services
-# must not run (they would hold ports and are not what the tests talk to).
+# Samba AD DC for the `ad` source's integration tests, plus SSSD's own code as the reference for
+# the ID-mapping tests: python3-sss (pysss_murmur, SSSD's murmurhash3) and libsss-idmap0 (SSSD's
+# ID-mapping library, called through ctypes). The tests provision a throw-away domain in a temp
+# directory and run `samba` themselves; the distribution's services must not run (they would
+# hold ports and are not what the tests talk to).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 # samba-ad-provision holds the provisioning templates (a Recommends, so named here); python3-samba

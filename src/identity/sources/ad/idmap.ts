@@ -188,16 +188,6 @@ export class SssdIdMapper {
     return { sid, domainSid, rid, ...found };
   }
 
-  /** The primary slice assigned to a domain SID (registering it if new); for explain and docs. */
-  primarySlice(domainSid: string): number {
-    let domain = this.primaryOf(domainSid);
-    if (domain === undefined) {
-      this.addDomain(domainSid, domainSid, undefined);
-      domain = this.primaryOf(domainSid) as MappedDomain;
-    }
-    return domain.slice;
-  }
-
   private primaryOf(domainSid: string): MappedDomain | undefined {
     return this.domains.findLast((d) => d.sid === domainSid);
   }
