@@ -265,6 +265,7 @@ def test_a_directory_outage_503_is_retried_then_fails_the_spawn_with_no_pod(
         ("gid 0 among the groups", lambda plan: plan["supplementalGids"].append(0)),
         ("a uid that is not a number", lambda plan: plan.update(uid="20001")),
         ("no volumes at all", lambda plan: plan.pop("volumes")),
+        ("not a plan at all", lambda plan: plan.clear()),
     ],
 )
 def test_an_unusable_plan_fails_the_spawn_and_never_runs_as_root(values, monkeypatch, case, tamper):
@@ -272,9 +273,10 @@ def test_an_unusable_plan_fails_the_spawn_and_never_runs_as_root(values, monkeyp
     spawner_class = c.JupyterHub.spawner_class
     checked = spawner_class._checked
 
-    def tampered(self, plan):
+    def tampered(self, body):
+        plan = json.loads(body)
         tamper(plan)
-        return checked(self, plan)
+        return checked(self, json.dumps(plan))
 
     monkeypatch.setattr(spawner_class, "_checked", tampered)
     result = spawn(c, "alice")

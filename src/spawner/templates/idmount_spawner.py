@@ -63,10 +63,14 @@ def escape_format(value):
 def merge_entries(current, ours, replaced, key):
     """Merge our entries into a z2jh dict or a plain list, replacing entries whose `key` value is
     in `replaced` (ours now, and what we added at the previous start). Returns a new object."""
+
+    def ours_before(entry):
+        return isinstance(entry, dict) and entry.get(key) in replaced
+
     if isinstance(current, dict):
-        kept = {k: v for k, v in current.items() if v.get(key) not in replaced}
+        kept = {k: v for k, v in current.items() if not ours_before(v)}
         return {**kept, **{f"idmount-{entry[key]}": entry for entry in ours}}
-    kept = [v for v in current or [] if v.get(key) not in replaced]
+    kept = [v for v in current or [] if not ours_before(v)]
     return kept + list(ours)
 
 
@@ -107,7 +111,7 @@ class IdmountSpawner(KubeSpawner):
                     connect_timeout=IDMOUNT_CONNECT_TIMEOUT,
                     request_timeout=IDMOUNT_REQUEST_TIMEOUT,
                 )
-                return self._checked(json.loads(response.body))
+                return self._checked(response.body)
             except HTTPClientError as e:
                 if e.code not in (503, 599):
                     raise self._refusal(e) from None
@@ -128,8 +132,12 @@ class IdmountSpawner(KubeSpawner):
             " identity. Please try again in a few minutes."
         )
 
-    def _checked(self, plan):
+    def _checked(self, body):
         """Fail closed on a plan that cannot be applied safely (never root, never a guess)."""
+        try:
+            plan = json.loads(body)
+        except ValueError:
+            plan = body
         keys = ("environment", "volumes", "volumeMounts", "nss", "source", "stale")
         if isinstance(plan, dict) and all(k in plan for k in keys):
             ids = [plan.get("uid"), plan.get("gid"), *plan.get("supplementalGids", [None])]
