@@ -1,0 +1,439 @@
+// The Helm chart: lint and render every ci/*-values.yaml, validate each rendered object against
+// the Kubernetes API schemas offline, and check what the chart promises (secure pods, probes,
+// NetworkPolicy selectors, checksum-rolled config, precise errors for missing values).
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import YAML from 'yaml';
+import {
+  CHART_DIR,
+  CI_VALUES,
+  find,
+  helm,
+  type K8sObject,
+  KUBERNETES_VERSION,
+  renderChart,
+  renderChartRaw,
+  validateObjects,
+} from './tools.js';
+
+const ciFile = (name: string) => join(CHART_DIR, 'ci', `${name}-values.yaml`);
+const SELECTOR = { 'app.kubernetes.io/name': 'idmount', 'app.kubernetes.io/instance': 'idmount' };
+
+/** The numeric USER of the Dockerfile's runtime stage: the chart's runAsUser must match it. */
+function dockerfileUser(): { uid: number; gid: number } {
+  const dockerfile = readFileSync(join(CHART_DIR, '../../Dockerfile'), 'utf8');
+  const users = [...dockerfile.matchAll(/^USER\s+(\d+):(\d+)\s*$/gm)];
+  const last = users.at(-1);
+  if (last === undefined) throw new Error('the Dockerfile has no numeric USER uid:gid');
+  return { uid: Number(last[1]), gid: Number(last[2]) };
+}
+
+const rendered = new Map<string, K8sObject[]>();
+beforeAll(async () => {
+  for (const { name, file } of CI_VALUES) rendered.set(name, await renderChart([file]));
+});
+const objectsOf = (name: string) => rendered.get(name) as K8sObject[];
+
+describe('helm lint', () => {
+  it.each(CI_VALUES)(
+    'passes with ci/$name-values.yaml (values checked against values.schema.json)',
+    async ({ file }) => {
+      const result = await helm(['lint', CHART_DIR, '--strict', '--values', file]);
+      expect(result.stderr + result.stdout).toContain('1 chart(s) linted, 0 chart(s) failed');
+      expect(result.code).toBe(0);
+    },
+  );
+});
+
+describe(`rendered objects against the Kubernetes ${KUBERNETES_VERSION} API schemas`, () => {
+  const cases = [
+    {
+      name: 'default',
+      kinds: [
+        'ConfigMap',
+        'Deployment',
+        'NetworkPolicy',
+        'PodDisruptionBudget',
+        'Secret',
+        'Service',
+        'ServiceAccount',
+      ],
+      why: 'the chart makes its own Secret from secrets.files',
+    },
+    {
+      name: 'ldap',
+      kinds: ['ConfigMap', 'Deployment', 'NetworkPolicy', 'PodDisruptionBudget', 'Service', 'ServiceAccount'],
+      why: 'existingSecret: the chart makes no Secret',
+    },
+    {
+      name: 'keycloak',
+      kinds: [
+        'ConfigMap',
+        'Deployment',
+        'NetworkPolicy',
+        'PodDisruptionBudget',
+        'Secret',
+        'Service',
+        'ServiceAccount',
+      ],
+      why: 'the client secret comes from secrets.files',
+    },
+    {
+      name: 'ha',
+      kinds: [
+        'ConfigMap',
+        'Deployment',
+        'HorizontalPodAutoscaler',
+        'NetworkPolicy',
+        'PodDisruptionBudget',
+        'Service',
+        'ServiceAccount',
+        'ServiceMonitor',
+      ],
+      why: 'autoscaling and the ServiceMonitor are on',
+    },
+  ];
+  it.each(cases)(
+    'ci/$name-values.yaml renders exactly its objects ($why), each valid',
+    async ({ name, kinds }) => {
+      const objects = objectsOf(name);
+      expect(objects.map((o) => o.kind).sort()).toEqual(kinds);
+      const report = await validateObjects(objects);
+      expect(report.problems).toEqual([]);
+      expect(report.passed.sort()).toEqual(
+        objects.map((o) => `${o.kind.toLowerCase()}/${o.metadata.name}`).sort(),
+      );
+    },
+  );
+
+  it('the validator rejects an unknown field (strict schemas, so a typo in a template cannot pass)', async () => {
+    const deployment = structuredClone(find(objectsOf('default'), 'Deployment'));
+    deployment.spec.template.spec.containers[0].readinesProbe = {
+      httpGet: { path: '/readyz', port: 'http' },
+    };
+    const report = await validateObjects([deployment]);
+    expect(report.problems.join('\n')).toMatch(/'readinesProbe' was unexpected/);
+  });
+
+  it('the ServiceMonitor validator rejects a ServiceMonitor without a selector', async () => {
+    const monitor = structuredClone(find(objectsOf('ha'), 'ServiceMonitor'));
+    delete monitor.spec.selector;
+    const report = await validateObjects([monitor]);
+    expect(report.problems.join('\n')).toMatch(/selector/);
+  });
+});
+
+describe('the pod is secure by default', () => {
+  const { uid, gid } = dockerfileUser();
+  it.each(CI_VALUES)(
+    'ci/$name-values.yaml: non-root numeric uid of the Dockerfile, seccomp, no escalation, read-only root',
+    ({ name }) => {
+      const pod = find(objectsOf(name), 'Deployment').spec.template.spec;
+      expect(pod.securityContext).toMatchObject({
+        runAsNonRoot: true,
+        runAsUser: uid,
+        runAsGroup: gid,
+        seccompProfile: { type: 'RuntimeDefault' },
+      });
+      expect(pod.automountServiceAccountToken).toBe(false);
+      const [container] = pod.containers;
+      expect(container.securityContext).toEqual({
+        allowPrivilegeEscalation: false,
+        readOnlyRootFilesystem: true,
+        privileged: false,
+        capabilities: { drop: ['ALL'] },
+      });
+      const tmp = container.volumeMounts.find((m: { mountPath: string }) => m.mountPath === '/tmp');
+      expect(pod.volumes.find((v: { name: string }) => v.name === tmp.name)).toHaveProperty('emptyDir');
+    },
+  );
+
+  it('the ServiceAccount mounts no API token', () => {
+    expect(find(objectsOf('default'), 'ServiceAccount').automountServiceAccountToken).toBe(false);
+  });
+});
+
+describe('probes and ports', () => {
+  it.each(CI_VALUES)(
+    'ci/$name-values.yaml: liveness on /healthz, readiness on /readyz, both on the port the config listens on',
+    ({ name }) => {
+      const objects = objectsOf(name);
+      const [container] = find(objects, 'Deployment').spec.template.spec.containers;
+      expect(container.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
+      expect(container.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'http' });
+      const port = container.ports.find((p: { name: string }) => p.name === 'http');
+      const config = YAML.parse(find(objects, 'ConfigMap').data['config.yaml']);
+      expect(config.server).toMatchObject({ host: '0.0.0.0', port: port.containerPort });
+      expect(find(objects, 'Service').spec.ports[0]).toMatchObject({ name: 'http', targetPort: 'http' });
+      expect(container.env).toContainEqual({
+        name: 'IDMOUNT_CONFIG',
+        value: '/etc/idmount/config/config.yaml',
+      });
+    },
+  );
+
+  it("the chart's listen address wins over one given in config (the probes depend on it)", async () => {
+    const objects = await renderChart([ciFile('default')], {
+      'config.server': { host: '127.0.0.1', port: 9999 },
+    });
+    expect(YAML.parse(find(objects, 'ConfigMap').data['config.yaml']).server).toEqual({
+      host: '0.0.0.0',
+      port: 8080,
+    });
+  });
+});
+
+describe('selectors carry only name and instance', () => {
+  it.each(CI_VALUES)(
+    'ci/$name-values.yaml: Deployment, Service, PDB and NetworkPolicy select by name + instance',
+    ({ name }) => {
+      const objects = objectsOf(name);
+      expect(find(objects, 'Deployment').spec.selector.matchLabels).toEqual(SELECTOR);
+      expect(find(objects, 'Service').spec.selector).toEqual(SELECTOR);
+      expect(find(objects, 'PodDisruptionBudget').spec.selector.matchLabels).toEqual(SELECTOR);
+      expect(find(objects, 'NetworkPolicy').spec.podSelector.matchLabels).toEqual(SELECTOR);
+      expect(find(objects, 'Deployment').spec.template.metadata.labels).toMatchObject(SELECTOR);
+    },
+  );
+});
+
+describe('NetworkPolicy', () => {
+  const cases = [
+    {
+      name: 'default',
+      why: 'modern z2jh labels of release "jupyterhub" in the same namespace; DNS only (a file source needs no directory)',
+      hub: {
+        podSelector: {
+          matchLabels: { 'app.kubernetes.io/component': 'hub', 'app.kubernetes.io/instance': 'jupyterhub' },
+        },
+      },
+      extraPeers: 0,
+      directoryPorts: [],
+      directoryPeers: undefined,
+    },
+    {
+      name: 'ldap',
+      why: 'ldaps:// URLs open 636, only to the configured domain controllers',
+      hub: {
+        podSelector: {
+          matchLabels: { 'app.kubernetes.io/component': 'hub', 'app.kubernetes.io/instance': 'jhub' },
+        },
+      },
+      extraPeers: 0,
+      directoryPorts: [636],
+      directoryPeers: [{ ipBlock: { cidr: '10.20.0.10/32' } }, { ipBlock: { cidr: '10.20.0.11/32' } }],
+    },
+    {
+      name: 'keycloak',
+      why: 'the hub lives in namespace jhub; https issuers open 443; an ops namespace may call too',
+      hub: {
+        podSelector: {
+          matchLabels: { 'app.kubernetes.io/component': 'hub', 'app.kubernetes.io/instance': 'jupyterhub' },
+        },
+        namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'jhub' } },
+      },
+      extraPeers: 1,
+      directoryPorts: [443],
+      directoryPeers: undefined,
+    },
+    {
+      name: 'ha',
+      why: 'legacy labels (component, release) for a z2jh 3.x hub; explicit directory ports',
+      hub: { podSelector: { matchLabels: { component: 'hub', release: 'hub-prod' } } },
+      extraPeers: 1,
+      directoryPorts: [636, 3269],
+      directoryPeers: undefined,
+    },
+  ];
+  it.each(cases)(
+    'ci/$name-values.yaml: $why',
+    ({ name, hub, extraPeers, directoryPorts, directoryPeers }) => {
+      const policy = find(objectsOf(name), 'NetworkPolicy').spec;
+      expect(policy.policyTypes).toEqual(['Ingress', 'Egress']);
+      expect(policy.ingress).toHaveLength(1);
+      const [ingress] = policy.ingress;
+      expect(ingress.ports).toEqual([{ port: 'http', protocol: 'TCP' }]);
+      expect(ingress.from[0]).toEqual(hub);
+      expect(ingress.from).toHaveLength(1 + extraPeers);
+      const [dns, directories, ...rest] = policy.egress;
+      expect(dns).toEqual({
+        ports: [
+          { port: 53, protocol: 'UDP' },
+          { port: 53, protocol: 'TCP' },
+        ],
+      });
+      if (directoryPorts.length === 0) {
+        expect(directories).toBeUndefined();
+      } else {
+        expect(directories.ports).toEqual(directoryPorts.map((port) => ({ port, protocol: 'TCP' })));
+        expect(directories.to).toEqual(directoryPeers);
+      }
+      expect(rest).toEqual([]);
+    },
+  );
+
+  const derived = [
+    { urls: ['ldap://ldap.example.org'], ports: [389], why: 'ldap:// defaults to 389' },
+    {
+      urls: ['ldaps://dc1.example.org:3269', 'ldaps://dc2.example.org'],
+      ports: [3269, 636],
+      why: 'an explicit port wins',
+    },
+    { urls: ['ldaps://[2001:db8::1]:1636'], ports: [1636], why: 'an IPv6 literal with a port' },
+  ];
+  it.each(derived)('directory ports derived from source URLs: $why', async ({ urls, ports }) => {
+    const objects = await renderChart([ciFile('ldap')], {
+      'config.sources': [{ name: 'dir', type: 'ldap', urls }],
+      'networkPolicy.egress.directories.to': [],
+    });
+    const egress = find(objects, 'NetworkPolicy').spec.egress[1];
+    expect(egress).toEqual({ ports: [...ports].sort().map((port) => ({ port, protocol: 'TCP' })) });
+  });
+});
+
+describe('checksum annotations roll the pods when config or secrets change', () => {
+  const annotations = async (setJson: Record<string, unknown>) =>
+    find(await renderChart([ciFile('default')], setJson), 'Deployment').spec.template.metadata
+      .annotations as Record<string, string>;
+  const cases = [
+    { change: 'nothing', setJson: {}, config: false, secret: false },
+    { change: 'a config key', setJson: { 'config.cache': { ttl: '10m' } }, config: true, secret: false },
+    {
+      change: 'a config file',
+      setJson: { 'configFiles.ca\\.pem': 'another CA' },
+      config: true,
+      secret: false,
+    },
+    {
+      change: 'a secret file',
+      setJson: { 'secrets.files.hub-token\\.sha256': 'f'.repeat(64) },
+      config: false,
+      secret: true,
+    },
+    {
+      change: 'the scrape settings',
+      setJson: { 'serviceMonitor.interval': '1m' },
+      config: false,
+      secret: false,
+    },
+  ];
+  it.each(cases)(
+    'changing $change changes checksum/config: $config, checksum/secret: $secret',
+    async ({ setJson, config, secret }) => {
+      const before = await annotations({});
+      const after = await annotations(setJson);
+      expect(before['checksum/config']).toMatch(/^[0-9a-f]{64}$/);
+      expect(before['checksum/secret']).toMatch(/^[0-9a-f]{64}$/);
+      expect(after['checksum/config'] !== before['checksum/config']).toBe(config);
+      expect(after['checksum/secret'] !== before['checksum/secret']).toBe(secret);
+    },
+  );
+});
+
+describe('replicas, autoscaling and the disruption budget', () => {
+  it('with the HPA on, the Deployment leaves replicas to it and the PDB keeps two', () => {
+    const objects = objectsOf('ha');
+    expect(find(objects, 'Deployment').spec).not.toHaveProperty('replicas');
+    expect(find(objects, 'HorizontalPodAutoscaler').spec).toMatchObject({
+      minReplicas: 3,
+      maxReplicas: 10,
+      scaleTargetRef: { kind: 'Deployment', name: 'idmount' },
+    });
+    expect(find(objects, 'PodDisruptionBudget').spec.minAvailable).toBe(2);
+  });
+
+  it('with one replica there is no PDB (minAvailable 1 would block every node drain)', async () => {
+    const objects = await renderChart([ciFile('default')], { replicas: 1 });
+    expect(objects.map((o) => o.kind)).not.toContain('PodDisruptionBudget');
+    expect(find(objects, 'Deployment').spec.replicas).toBe(1);
+  });
+
+  it('the ServiceMonitor scrapes /metrics on the named port, with the labels Prometheus selects', () => {
+    const monitor = find(objectsOf('ha'), 'ServiceMonitor');
+    expect(monitor.metadata.labels).toMatchObject({ release: 'kube-prometheus-stack' });
+    expect(monitor.spec.selector.matchLabels).toEqual(SELECTOR);
+    expect(monitor.spec.endpoints).toEqual([
+      { port: 'http', path: '/metrics', interval: '30s', scrapeTimeout: '10s' },
+    ]);
+  });
+});
+
+describe('secrets are mounted as files for the ...File keys', () => {
+  const cases = [
+    { name: 'default', secretName: 'idmount', why: 'the chart-made Secret' },
+    { name: 'ldap', secretName: 'idmount-secrets', why: 'existingSecret' },
+  ];
+  it.each(cases)(
+    'ci/$name-values.yaml mounts $why read-only where the config points',
+    ({ name, secretName }) => {
+      const objects = objectsOf(name);
+      const pod = find(objects, 'Deployment').spec.template.spec;
+      expect(pod.volumes).toContainEqual({ name: 'secrets', secret: { secretName, defaultMode: 0o440 } });
+      expect(pod.containers[0].volumeMounts).toContainEqual({
+        name: 'secrets',
+        mountPath: '/etc/idmount/secrets',
+        readOnly: true,
+      });
+      const config = find(objects, 'ConfigMap').data['config.yaml'] as string;
+      expect(config).toContain('sha256File: /etc/idmount/secrets/hub-token.sha256');
+    },
+  );
+
+  it('no secret is written into the ConfigMap', () => {
+    const configMap = JSON.stringify(find(objectsOf('keycloak'), 'ConfigMap'));
+    expect(configMap).not.toContain('ci-only-client-secret');
+  });
+});
+
+describe('bad values fail with the key to fix', () => {
+  const cases = [
+    {
+      why: 'no config at all',
+      files: [],
+      setJson: { 'networkPolicy.jupyterhub.releaseName': 'jupyterhub' },
+      message: /config: required/,
+    },
+    {
+      why: 'the NetworkPolicy without the z2jh release to admit',
+      files: [ciFile('default')],
+      setJson: { 'networkPolicy.jupyterhub.releaseName': null },
+      message: /networkPolicy\.jupyterhub\.releaseName: required/,
+    },
+    {
+      why: 'autoscaling without cpu requests',
+      files: [ciFile('default')],
+      setJson: { 'autoscaling.enabled': true },
+      message: /autoscaling\.enabled: set resources\.requests\.cpu/,
+    },
+    {
+      why: 'a misspelt key (values.schema.json forbids unknown keys)',
+      files: [ciFile('default')],
+      setJson: { replica: 3 },
+      message: /additional properties 'replica' not allowed/,
+    },
+    {
+      why: 'an unknown label scheme',
+      files: [ciFile('default')],
+      setJson: { 'networkPolicy.jupyterhub.labelScheme': 'app' },
+      message: /labelScheme/,
+    },
+    {
+      why: 'a directory URL whose port cannot be told',
+      files: [ciFile('default')],
+      setJson: { 'config.sources': [{ name: 'x', type: 'ldap', urls: ['gopher://x.example.org'] }] },
+      message: /cannot tell the port of "gopher:\/\/x\.example\.org"/,
+    },
+    {
+      why: 'both PDB bounds',
+      files: [ciFile('default')],
+      setJson: { 'podDisruptionBudget.maxUnavailable': 1 },
+      message: /set only one of minAvailable and maxUnavailable/,
+    },
+  ];
+  it.each(cases)('$why', async ({ files, setJson, message }) => {
+    const result = await renderChartRaw(files, setJson);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toMatch(message);
+  });
+});
