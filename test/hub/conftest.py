@@ -18,6 +18,7 @@ from unittest import mock
 import pytest
 import yaml
 from kubespawner import KubeSpawner
+from tornado.httpclient import AsyncHTTPClient
 from traitlets.config import Config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -154,9 +155,13 @@ def values(idmount):
     return render(idmount)
 
 
-def load_hub_config(values, site_config=None):
+def load_hub_config(values, site_config=None, http_client="curl"):
     """Run hub.extraConfig as z2jh's jupyterhub_config.py does: exec'd in the config module's
-    globals, where `c` is the traitlets Config the hub loads."""
+    globals, where `c` is the traitlets Config the hub loads, after tornado was switched to its
+    curl client (z2jh does; http_client="simple" keeps tornado's default instead)."""
+    AsyncHTTPClient.configure(
+        "tornado.curl_httpclient.CurlAsyncHTTPClient" if http_client == "curl" else None
+    )
     c = Config()
     c.KubeSpawner.image = "quay.io/jupyter/scipy-notebook:2025-06-02"
     c.KubeSpawner.events_enabled = False

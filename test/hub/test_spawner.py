@@ -216,6 +216,10 @@ def test_awkward_usernames_spawn_with_their_own_identity(values, username, uid, 
     assert init_env["IDMOUNT_PASSWD"].startswith(f"{username}:x:{uid}:"), why
 
 
+BOTH_CLIENTS = pytest.mark.parametrize("http_client", ["curl", "simple"])
+
+
+@BOTH_CLIENTS
 @pytest.mark.parametrize(
     "case, username, message",
     [
@@ -224,10 +228,10 @@ def test_awkward_usernames_spawn_with_their_own_identity(values, username, uid, 
     ],
 )
 def test_refusals_fail_the_spawn_with_a_sentence_and_no_pod(
-    values, caplog, case, username, message
+    values, caplog, http_client, case, username, message
 ):
     caplog.set_level(logging.WARNING)
-    result = spawn(load_hub_config(values), username)
+    result = spawn(load_hub_config(values, http_client=http_client), username)
     assert result.pod is None, case
     assert message in result.error.jupyterhub_message, case
     assert "idmount: attempt" not in caplog.text, "a refusal is final: never retried"
@@ -238,21 +242,23 @@ def test_the_policy_reason_reaches_the_user(values):
     assert "500" in result.error.jupyterhub_message
 
 
-def test_an_unreachable_service_fails_the_spawn_after_retries_and_no_pod(caplog):
+@BOTH_CLIENTS
+def test_an_unreachable_service_fails_the_spawn_after_retries_and_no_pod(caplog, http_client):
     caplog.set_level(logging.WARNING)
     values = render(f"http://127.0.0.1:{free_port()}", "--attempts", "2")
-    result = spawn(load_hub_config(values), "alice")
+    result = spawn(load_hub_config(values, http_client=http_client), "alice")
     assert result.pod is None
     assert "identity service is unavailable" in result.error.jupyterhub_message
     assert caplog.text.count("idmount: attempt") == 2
 
 
+@BOTH_CLIENTS
 def test_a_directory_outage_503_is_retried_then_fails_the_spawn_with_no_pod(
-    idmount_in_outage, caplog
+    idmount_in_outage, caplog, http_client
 ):
     caplog.set_level(logging.WARNING)
     values = render(idmount_in_outage)
-    result = spawn(load_hub_config(values), "alice")
+    result = spawn(load_hub_config(values, http_client=http_client), "alice")
     assert result.pod is None
     assert "identity service is unavailable" in result.error.jupyterhub_message
     assert caplog.text.count("failed: HTTP 503") == 3
