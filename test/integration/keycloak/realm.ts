@@ -192,6 +192,7 @@ let realmCounter = 0;
 export async function createFacilityRealm(
   profile: 'declared' | 'unmanaged-enabled' | 'undeclared',
   prefix = 'facility',
+  options: { localUsers?: boolean } = {},
 ): Promise<{ admin: KeycloakAdmin; realm: string; issuer: string }> {
   const endpoint = keycloakEndpoint();
   const admin = new KeycloakAdmin(endpoint);
@@ -205,6 +206,7 @@ export async function createFacilityRealm(
   if (profile === 'unmanaged-enabled') {
     await admin.updateUserProfile(realm, (p) => ({ ...p, unmanagedAttributePolicy: 'ENABLED' }));
   }
+  if (options.localUsers === false) return { admin, realm, issuer: `${endpoint.url}/realms/${realm}` };
   await admin.request('POST', `/${realm}/partialImport`, {
     ifResourceExists: 'OVERWRITE',
     users: users.filter((u) => !('serviceAccountClientId' in u)),
