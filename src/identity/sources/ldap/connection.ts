@@ -207,8 +207,8 @@ export function createLdapPool(source: string, settings: LdapConnectionSettings,
 
   const markDown = (reason: string) => {
     if (!health.up && Date.now() < retryAt) {
-      // Requests that were already in flight when the directory went down: same outage, same wait.
-      health = { ...health, lastError: reason };
+      // Requests that were already in flight when the directory went down: same outage, same
+      // wait, and the reason that declared the outage stays the one reported.
       scheduleProbe(retryAt - Date.now());
       return;
     }
