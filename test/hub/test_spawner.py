@@ -97,6 +97,7 @@ EVIL_PROFILE = {
     "display_name": "Root, please",
     "slug": "root",
     "kubespawner_override": {
+        "image": "registry.example.org/beamline/notebook:2025.1",
         "uid": 0,
         "gid": 0,
         "fs_gid": 0,
@@ -130,8 +131,11 @@ def test_a_profile_override_cannot_change_identity_or_idmounts_mounts(values):
     assert 0 not in pod["spec"]["securityContext"]["supplementalGroups"]
     home = mounts_by_path(container)["/home/jovyan/home"]
     assert volumes_by_name(pod)[home["name"]]["nfs"]["path"] == "/export/home/alice"
-    # What the profile adds without touching identity stays.
+    # What the profile adds without touching identity stays, its image included, which the NSS
+    # init container shares (its passwd/group must be the image's own).
     assert mounts_by_path(container)["/shared"]["name"] == "shared"
+    assert container["image"] == "registry.example.org/beamline/notebook:2025.1"
+    assert pod["spec"]["initContainers"][0]["image"] == container["image"]
 
 
 Z2JH_STORAGE = {

@@ -198,6 +198,7 @@ class IdmountSpawner(KubeSpawner):
         self.privileged = False
         self.allow_privilege_escalation = False
         identity = {
+            **plan.get("containerSecurityContext", {}),
             "runAsUser": uid,
             "runAsGroup": gid,
             "runAsNonRoot": True,
