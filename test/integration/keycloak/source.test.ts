@@ -2,17 +2,20 @@
 // attributes, groups with gids and path filters, precise errors for broken entries, the
 // user-profile setting a site needs, token caching and renewal, and what happens when the
 // service account lacks rights or Keycloak cannot be reached.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import YAML from 'yaml';
+import { EXAMPLES_DIR, parseConfig } from '../../../src/config/load.js';
 import type { IdmountError } from '../../../src/errors.js';
 import {
   createKeycloakSource,
   type KeycloakSourceConfig,
   KeycloakSourceConfigSchema,
 } from '../../../src/identity/sources/keycloak/source.js';
+import { createSource, type SourceConfig } from '../../../src/identity/sources/registry.js';
 import type { IdentitySource } from '../../../src/identity/types.js';
 import { createFacilityRealm, READER, READER_WITHOUT_ROLE } from './realm.js';
 import { type Relay, startRelay } from './relay.js';
@@ -296,5 +299,29 @@ describe('keycloak source configuration', () => {
     const issue = result.error?.issues[0];
     expect(issue?.path[0]).toBe(key);
     expect(issue?.message).toMatch(message);
+  });
+});
+
+describe('examples/keycloak.yaml', () => {
+  it('is a complete config whose keycloak source reads the real realm once pointed at it', async () => {
+    const text = readFileSync(join(EXAMPLES_DIR, 'keycloak.yaml'), 'utf8');
+    expect(text).not.toMatch(/clientSecret:|secret:\s*\S/i);
+    const { issuer } = await createFacilityRealm('declared', 'example');
+    const document = YAML.parse(text);
+    const [sourceDoc] = document.sources;
+    // The mounted Secrets: the hub token digest and the client secret.
+    document.auth.tokens[0].sha256File = secretFile('0'.repeat(64));
+    Object.assign(sourceDoc, { issuer, clientSecretFile: secretFile(READER.clientSecret) });
+    const config = parseConfig(document, 'keycloak.yaml');
+    expect(config.auth.oidc).toMatchObject({
+      audience: 'idmount',
+      role: 'idmount-admin',
+      algorithms: ['RS256'],
+    });
+    const sso = createSource(config.sources[0] as SourceConfig, { log, baseDir: EXAMPLES_DIR });
+    // The example's include filter keeps proposals, staff and users; newsletter is left out unnoted.
+    const alice = await sso.lookup('alice');
+    expect(alice?.groups?.map((g) => g.name).sort()).toEqual(['mx1234', 'mx5678', 'staff', 'users']);
+    await sso.close();
   });
 });
