@@ -1,16 +1,17 @@
 // The flavour-neutral LDAP lookup: find one user entry, type-check its attributes, resolve its
 // groups. What differs between directories is passed in as an `LdapFlavour`.
 //
-// EXTENSION POINTS (how the `ad` source plugs in, next to `rfc2307` / `rfc2307bis` in ./schemas.ts):
+// EXTENSION POINTS (how `ad` plugs in, beside the `rfc2307` / `rfc2307bis` flavours of ./source.ts):
 // - `userAttributes` / `groupAttributes`: attribute names (AD: sAMAccountName, ...).
 // - `normaliseName(username)`: the name actually searched for (AD strips `user@REALM` and
 //   `DOMAIN\user`); return undefined when the name can never be in this directory (→ null).
 // - `caseSensitiveNames`: false = the directory's own spelling is returned even when the request
 //   differs in case (AD); true = a case mismatch is "not this user" (SSSD's case_sensitive).
 // - `binaryAttributes`: read as Buffers through ldapts `explicitBufferAttributes` (AD objectSid).
-// - `extraUserAttributes`: more attributes to fetch on the user entry for the hooks below.
+// - `extraUserAttributes` / `extraGroupAttributes`: more attributes to fetch for the hooks below.
 // - `mapIds(entry)`: supplies uid/gid when the entry has no uidNumber/gidNumber (AD SID → id
-//   mapping); receives the raw ldapts entry.
+//   mapping); receives the raw ldapts entry. `idsFromMapping`: use the mapping even when present.
+// - `inspectUser(entry, name)`: explain notes from the raw entry; may throw (e.g. disabled account).
 // - `resolveGroups(ctx)`: the group strategy. Built in: `memberUidGroups` (rfc2307) and
 //   `memberDnGroups` (rfc2307bis, nested to a depth, cycle-safe). AD can use an in-chain
 //   ExtensibleFilter (1.2.840.113556.1.4.1941) through `ctx.searchGroups(filter)`.
