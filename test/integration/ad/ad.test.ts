@@ -62,7 +62,9 @@ function adConfig(overrides: Record<string, unknown> = {}) {
     bindPasswordFile: dc.bindPasswordFile,
     baseDN: dc.baseDN,
     names: { stripRealms: ['IDMOUNT.TEST'], stripDomains: ['IDMOUNT'] },
-    connectTimeout: '10s',
+    // Generous: the tests share two cores with other servers; speed is measured in bench/, not here.
+    connectTimeout: '20s',
+    operationTimeout: '20s',
     backoff: { initial: '100ms', max: '200ms' },
     ...overrides,
   };
