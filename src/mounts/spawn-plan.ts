@@ -19,9 +19,11 @@ export type PlanOutcome =
   | { ok: false; error: IdmountError };
 
 // Fields of passwd/group lines: ':' separates fields, ',' separates members, newlines separate
-// entries. A value with any of them (or a control character) would forge a second entry.
+// entries. A value with any of them (or a control character) would forge a second entry. Braces
+// are left out too: KubeSpawner str.format()s what it is given, and a directory value is never
+// worth a format field in the init container's command.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
-const NSS_UNSAFE = /[:,\n\r\u0000-\u001f\u007f]/;
+const NSS_UNSAFE = /[:,{}\n\r\u0000-\u001f\u007f]/;
 
 /** Where HOME points when the site mounts no home directory: the one path every image can write. */
 const FALLBACK_HOME = '/tmp';
@@ -49,7 +51,7 @@ function buildPlan(
 
   let gecos = identity.gecos ?? '';
   if (NSS_UNSAFE.test(gecos.replaceAll(',', ''))) {
-    notes.push('gecos left out of the passwd line: it holds a field separator or control character');
+    notes.push('gecos left out of the passwd line: it holds a separator, brace or control character');
     gecos = '';
   }
   let nss: SpawnPlan['nss'] = null;
