@@ -54,6 +54,21 @@ describe('ldap connections', () => {
     expect(source.health().up).toBe(true);
   });
 
+  it('fails over within connectTimeout when the first server accepts connections but never answers', async () => {
+    // A server that is up at the TCP level but hung (or a firewall that swallows LDAP).
+    const silent = net.createServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as net.AddressInfo;
+    try {
+      const source = open({ urls: [`ldap://127.0.0.1:${port}`, slapd.url], connectTimeout: '300ms' });
+      expect(await source.lookup('alice')).toMatchObject({ uid: 2001 });
+      expect(await source.lookup('bob')).toMatchObject({ uid: 2002 });
+      expect(source.health().up).toBe(true);
+    } finally {
+      silent.close();
+    }
+  });
+
   it.each([
     [
       'LDAPS with the CA that signed the server certificate',

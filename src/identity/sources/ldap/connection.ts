@@ -174,7 +174,7 @@ const UNAVAILABLE_RESULT_CODES = new Set([
 ]);
 
 export interface LdapPool {
-  /** Runs one search on a pooled connection; retries once on another connection if that one died. */
+  /** Runs one search on a pooled connection; retries once on a fresh connection if that one died. */
   search(request: LdapSearchRequest): Promise<Entry[]>;
   health(): SourceHealth;
   close(): Promise<void>;
@@ -368,10 +368,9 @@ export function createLdapPool(source: string, settings: LdapConnectionSettings,
   };
 
   /** Least-busy slot: spreads load, and a slow connection collects fewer new requests. */
-  const pickSlot = (exclude?: Slot) => {
+  const pickSlot = () => {
     let best: Slot | undefined;
     for (const slot of slots) {
-      if (slot === exclude && slots.length > 1) continue;
       if (best === undefined || slot.inFlight < best.inFlight) best = slot;
     }
     return best as Slot;
@@ -416,7 +415,9 @@ export function createLdapPool(source: string, settings: LdapConnectionSettings,
         // the connection is retired (no new requests) and the others finish or time out on their own.
         return await withTimeout(runSearch(client, request), settings.operationTimeout, 'LDAP search');
       } catch (err) {
-        if (err instanceof ConnectionFailure && slot.client === client) {
+        // A connection that failed at the connection level is never handed out again, so the
+        // retry below always runs on a freshly opened and bound one.
+        if (isConnectionError(err) && slot.client === client) {
           slot.client = undefined;
           slot.ready = undefined;
           const retired = client;
@@ -452,11 +453,12 @@ export function createLdapPool(source: string, settings: LdapConnectionSettings,
         if (!isConnectionError(err)) throw err;
         if (err instanceof OpenFailure) throw unavailable(err);
         // An established connection failed (dropped by the server, idle timeout, restart, a stuck
-        // search): one retry on another connection tells a dead socket from a dead directory.
+        // search): one retry on a freshly opened connection in the same slot tells a dead socket
+        // from a dead directory (the other slots may hold sockets that died the same way).
         log.debug({ source, err: describe(err) }, 'LDAP search failed on a pooled connection; retrying once');
         if (!health.up && Date.now() < retryAt) throw sourceUnavailable(source, retryAfterSeconds(), err);
         try {
-          const entries = await attempt(pickSlot(first), request);
+          const entries = await attempt(first, request);
           markUp();
           return entries;
         } catch (retryErr) {
