@@ -42,6 +42,14 @@ function source(issuer: string, overrides: Record<string, unknown> = {}): Identi
   return createKeycloakSource(config, { log, baseDir: secretDir });
 }
 
+// Realm creation takes seconds on a busy Keycloak: this file makes one declared realm and shares it
+// (the revocation test only revokes tokens, which every source here renews by itself).
+let declared: Promise<Awaited<ReturnType<typeof createFacilityRealm>>> | undefined;
+const declaredRealm = () => {
+  declared ??= createFacilityRealm('declared');
+  return declared;
+};
+
 async function failure(promise: Promise<unknown>): Promise<IdmountError> {
   try {
     await promise;
@@ -56,7 +64,7 @@ describe('keycloak source on a realm that declares the POSIX attributes in its u
   let sso: IdentitySource;
 
   beforeAll(async () => {
-    ({ issuer } = await createFacilityRealm('declared'));
+    ({ issuer } = await declaredRealm());
     sso = source(issuer);
   });
   afterAll(async () => {
@@ -160,9 +168,18 @@ describe('keycloak source on a realm that declares the POSIX attributes in its u
 });
 
 describe('the realm setting a site needs: Keycloak 24+ hides undeclared user attributes', () => {
+  const issuers = { undeclared: '', unmanaged: '' };
+  beforeAll(async () => {
+    const [undeclared, unmanaged] = await Promise.all([
+      createFacilityRealm('undeclared'),
+      createFacilityRealm('unmanaged-enabled'),
+    ]);
+    issuers.undeclared = undeclared.issuer;
+    issuers.unmanaged = unmanaged.issuer;
+  });
+
   it('with the attributes undeclared, the error names the attribute and the fix', async () => {
-    const { issuer } = await createFacilityRealm('undeclared');
-    const sso = source(issuer);
+    const sso = source(issuers.undeclared);
     const err = await failure(sso.lookup('alice'));
     expect(err).toMatchObject({ code: 'DIRECTORY_ENTRY_INVALID', extras: { attribute: 'uidNumber' } });
     expect(err.message).toMatch(/declare it in the realm's user profile/);
@@ -170,8 +187,7 @@ describe('the realm setting a site needs: Keycloak 24+ hides undeclared user att
   });
 
   it('with unmanagedAttributePolicy ENABLED instead, the attributes are read', async () => {
-    const { issuer } = await createFacilityRealm('unmanaged-enabled');
-    const sso = source(issuer);
+    const sso = source(issuers.unmanaged);
     expect(await sso.lookup('alice')).toMatchObject({ uid: 10001, gid: 10001, home: '/home/alice' });
     await sso.close();
   });
@@ -184,7 +200,7 @@ describe('service-account token and Keycloak availability', () => {
   let relay: Relay;
 
   beforeAll(async () => {
-    const created = await createFacilityRealm('declared');
+    const created = await declaredRealm();
     ({ admin: realmAdmin, realm } = created);
     relay = await startRelay(new URL(created.issuer).origin);
     issuer = `${relay.url}/realms/${realm}`;
@@ -306,7 +322,7 @@ describe('examples/keycloak.yaml', () => {
   it('is a complete config whose keycloak source reads the real realm once pointed at it', async () => {
     const text = readFileSync(join(EXAMPLES_DIR, 'keycloak.yaml'), 'utf8');
     expect(text).not.toMatch(/clientSecret:|secret:\s*\S/i);
-    const { issuer } = await createFacilityRealm('declared', 'example');
+    const { issuer } = await declaredRealm();
     const document = YAML.parse(text);
     const [sourceDoc] = document.sources;
     // The mounted Secrets: the hub token digest and the client secret.
