@@ -1,5 +1,7 @@
 // `idmount render-extra-config`: the values fragment, the constants block of the Python template,
 // and the usage errors. What the rendered Python does in a hub is proven in test/hub (pytest).
+import { spawnSync } from 'node:child_process';
+import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import {
@@ -151,5 +153,22 @@ describe('render-extra-config', () => {
     expect(render('--url', url, ...args).hub.networkPolicy.egress[0].ports).toEqual([
       { port, protocol: 'TCP' },
     ]);
+  });
+
+  it('is the `idmount render-extra-config` command: YAML on stdout, or exit 2 with the reason and usage', () => {
+    const root = resolve(import.meta.dirname, '../../..');
+    const cli = (...args: string[]) =>
+      spawnSync(resolve(root, 'node_modules/.bin/tsx'), ['src/cli/main.ts', 'render-extra-config', ...args], {
+        cwd: root,
+        encoding: 'utf8',
+      });
+    const ok = cli('--url', 'http://idmount:8080');
+    expect(ok.status).toBe(0);
+    expect(YAML.parse(ok.stdout).singleuser).toEqual({ fsGid: null });
+    const bad = cli('--url', 'ftp://idmount');
+    expect(bad.status).toBe(2);
+    expect(bad.stdout).toBe('');
+    expect(bad.stderr).toContain("--url must be http or https, got 'ftp'");
+    expect(bad.stderr).toContain('Usage: idmount render-extra-config --url URL');
   });
 });
