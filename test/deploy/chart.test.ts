@@ -1,10 +1,13 @@
 // The Helm chart: lint and render every ci/*-values.yaml, validate each rendered object against
 // the Kubernetes API schemas offline, and check what the chart promises (secure pods, probes,
 // NetworkPolicy selectors, checksum-rolled config, precise errors for missing values).
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
+import { parseConfig } from '../../src/config/load.js';
 import {
   CHART_DIR,
   CI_VALUES,
@@ -27,6 +30,31 @@ function dockerfileUser(): { uid: number; gid: number } {
   const last = users.at(-1);
   if (last === undefined) throw new Error('the Dockerfile has no numeric USER uid:gid');
   return { uid: Number(last[1]), gid: Number(last[2]) };
+}
+
+/** A throwaway CA certificate for configs whose caFile must hold one (openssl: npm run test:deps). */
+function selfSignedCertificate(path: string) {
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-subj',
+      '/CN=idmount chart test',
+      '-days',
+      '1',
+      '-keyout',
+      `${path}.key`,
+      '-out',
+      path,
+    ],
+    { stdio: 'ignore' },
+  );
 }
 
 const rendered = new Map<string, K8sObject[]>();
@@ -122,6 +150,31 @@ describe(`rendered objects against the Kubernetes ${KUBERNETES_VERSION} API sche
     const report = await validateObjects([monitor]);
     expect(report.problems.join('\n')).toMatch(/selector/);
   });
+});
+
+describe('the config the chart renders is one the service accepts', () => {
+  it.each(CI_VALUES)(
+    "ci/$name-values.yaml: config.yaml passes the service's config validation",
+    ({ name }) => {
+      // The pod's mount paths, moved to a temporary directory holding placeholder secret files.
+      const dir = mkdtempSync(join(tmpdir(), 'idmount-chart-config-'));
+      try {
+        const objects = objectsOf(name);
+        const text = (find(objects, 'ConfigMap').data['config.yaml'] as string)
+          .replaceAll('/etc/idmount/secrets/', `${dir}/secrets/`)
+          .replaceAll('/etc/idmount/config/', `${dir}/config/`);
+        mkdirSync(join(dir, 'secrets'));
+        for (const [, file] of text.matchAll(/\/secrets\/([\w.-]+)/g)) {
+          const path = join(dir, 'secrets', file as string);
+          if (path.endsWith('.pem')) selfSignedCertificate(path);
+          else writeFileSync(path, path.endsWith('.sha256') ? 'a'.repeat(64) : 'placeholder');
+        }
+        expect(() => parseConfig(YAML.parse(text), `ci/${name}-values.yaml`)).not.toThrow();
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 });
 
 describe('the pod is secure by default', () => {

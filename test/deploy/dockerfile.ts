@@ -172,12 +172,18 @@ export function replayDockerfile(dockerfile: string, options: ReplayOptions): Re
         case 'RUN': {
           options.log?.(`RUN ${args}`);
           const command = args.startsWith('[') ? (JSON.parse(args) as string[]) : ['sh', '-c', args];
-          execFileSync(command[0] as string, command.slice(1), {
-            cwd: state.dir,
-            env: { ...options.runEnv, ...state.env },
-            stdio: ['ignore', 'pipe', 'pipe'],
-            maxBuffer: 64 * 1024 * 1024,
-          });
+          try {
+            execFileSync(command[0] as string, command.slice(1), {
+              cwd: state.dir,
+              env: { ...options.runEnv, ...state.env },
+              stdio: ['ignore', 'pipe', 'pipe'],
+              maxBuffer: 64 * 1024 * 1024,
+            });
+          } catch (err) {
+            const { status, stdout, stderr } = err as { status?: number; stdout?: Buffer; stderr?: Buffer };
+            const output = `${stdout ?? ''}${stderr ?? ''}`.trim().split('\n').slice(-40).join('\n');
+            throw new Error(`${where}: '${args}' exited with ${status}:\n${output}`);
+          }
           break;
         }
         case 'COPY':
