@@ -16,24 +16,23 @@ export async function lookup(
   const { config } = loaded;
   const log = pino({ level: 'warn' }, pino.destination(2));
   const sources = config.sources.map((s) => createSource(s, { log, baseDir: loaded.baseDir }));
+  const plans = createPlanDeriver(config);
   const resolver = createResolver({
     sources,
     cache: config.cache,
     merge: config.merge,
-    derive: createPlanDeriver(config),
+    derive: plans.derive,
     log,
   });
   try {
     createUsernameCheck(config.policy)(name);
     const resolution = await resolver.resolve(name);
-    const outcome = resolution.derived;
-    if (!outcome.ok) throw outcome.error;
-    const explain = { cache: resolution.cache, sources: resolution.attempts, ...outcome.explain };
+    const { plan, explain: trace } = plans.full(resolution.identity);
+    const explain = { cache: resolution.cache, sources: resolution.attempts, ...trace };
     if (options.json) {
-      const body = options.explain ? { ...outcome.plan, explain } : outcome.plan;
+      const body = options.explain ? { ...plan, explain } : plan;
       return { output: `${JSON.stringify(body, null, 2)}\n`, exitCode: 0 };
     }
-    const { plan } = outcome;
     const lines = [
       `${plan.username}: uid ${plan.uid}, gid ${plan.gid}, supplemental ${plan.supplementalGids.join(', ') || 'none'} (source ${plan.source})`,
       `HOME ${plan.environment.HOME}`,

@@ -118,6 +118,14 @@ const CacheSchema = z
       .positive()
       .default(200_000)
       .describe('Most identities kept in memory per replica.'),
+    planEntries: z
+      .number()
+      .int()
+      .positive()
+      .default(20_000)
+      .describe(
+        'Spawn plans kept serialised for the most recently used users; others are rebuilt from the cached identity on their next spawn.',
+      ),
   })
   .prefault({});
 

@@ -6,12 +6,13 @@ import type { Config } from '../config/schema.js';
 import { createResolver, type Resolver } from '../identity/resolver.js';
 import { createSource } from '../identity/sources/registry.js';
 import type { IdentitySource } from '../identity/types.js';
-import { createPlanDeriver, type PlanOutcome } from '../mounts/spawn-plan.js';
+import { createPlanDeriver, type PlanDeriver, type PlanOutcome } from '../mounts/spawn-plan.js';
 import { createUsernameCheck } from '../policy/policy.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
     resolver: Resolver<PlanOutcome>;
+    plans: PlanDeriver;
     checkUsername: ReturnType<typeof createUsernameCheck>;
   }
 }
@@ -39,11 +40,12 @@ export const resolverPlugin = fp(
           throw new ConfigError('config', [`sources[${i}] (${s.name}): ${(err as Error).message}`]);
         }
       });
+    const plans = createPlanDeriver(config);
     const resolver = createResolver({
       sources,
       cache: config.cache,
       merge: config.merge,
-      derive: createPlanDeriver(config),
+      derive: plans.derive,
       log,
       events: app.metrics.events,
       now: opts.now,
@@ -53,6 +55,7 @@ export const resolverPlugin = fp(
       sources: () => sources.map((s) => ({ name: s.name, type: s.type, up: s.health().up })),
     });
     app.decorate('resolver', resolver);
+    app.decorate('plans', plans);
     app.decorate('checkUsername', createUsernameCheck(config.policy));
     app.addHook('onClose', async () => resolver.close());
   },

@@ -1,7 +1,9 @@
 // IdentityResolver: asks the ordered source chain and owns the cache — positive and negative
 // TTLs, refresh-ahead, single-flight per name, and stale-if-error when a source is down.
-// Whatever is derived from an identity (the spawn plan and its JSON) is computed once per cache
-// fill by `derive`, so a cached spawn is a map lookup and a write.
+// Whatever is derived from an identity (the spawn plan's JSON) is computed once per cache fill by
+// `derive` and kept for the hottest `cache.planEntries` users, so a cached spawn is two map
+// lookups and a write. Identities are stored as JSON strings: a string costs a third of the
+// object graph it encodes, which is what lets 100 000 users fit in one replica.
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
@@ -15,16 +17,17 @@ export interface SourceAttempt {
   result: string;
 }
 
-export type Entry<D> =
-  | { kind: 'found'; identity: Identity; derived: D; attempts: SourceAttempt[]; fetchedAt: number }
+type Entry =
+  | { kind: 'found'; identity: string; attempts: SourceAttempt[]; fetchedAt: number }
   | { kind: 'missing'; attempts: SourceAttempt[]; fetchedAt: number };
 
 export interface Resolution<D> {
-  identity: Identity;
-  derived: D;
-  attempts: SourceAttempt[];
-  cache: CacheState;
-  stale: boolean;
+  /** Parsed on first access: the cached-spawn path never needs it. */
+  readonly identity: Identity;
+  readonly derived: D;
+  readonly attempts: SourceAttempt[];
+  readonly cache: CacheState;
+  readonly stale: boolean;
 }
 
 export interface ResolverEvents {
@@ -48,11 +51,31 @@ export function createResolver<D>(options: ResolverOptions<D>) {
   const { sources, cache: limits, derive, log } = options;
   const now = options.now ?? Date.now;
   const events = options.events;
-  const entries = new LRUCache<string, Entry<D>>({ max: limits.maxEntries });
-  const inFlight = new Map<string, Promise<Entry<D>>>();
+  const entries = new LRUCache<string, Entry>({ max: limits.maxEntries });
+  const derivations = new LRUCache<string, { fetchedAt: number; value: D }>({ max: limits.planEntries });
+  const inFlight = new Map<string, Promise<Entry>>();
   const merge = options.merge;
+  // Most users' attempt lists are identical ("found in X"): share one array instead of 100 000.
+  const attemptLists = new Map<string, SourceAttempt[]>();
+  const intern = (attempts: SourceAttempt[]) => {
+    const key = JSON.stringify(attempts);
+    let shared = attemptLists.get(key);
+    if (shared === undefined) {
+      shared = attemptLists.size < 1000 ? (Object.freeze(attempts) as SourceAttempt[]) : attempts;
+      if (attemptLists.size < 1000) attemptLists.set(key, shared);
+    }
+    return shared;
+  };
 
-  async function askChain(name: string): Promise<Entry<D>> {
+  function derivedFor(name: string, entry: Entry & { kind: 'found' }, identity?: Identity): D {
+    const memo = derivations.get(name);
+    if (memo !== undefined && memo.fetchedAt === entry.fetchedAt) return memo.value;
+    const value = derive(identity ?? (JSON.parse(entry.identity) as Identity));
+    derivations.set(name, { fetchedAt: entry.fetchedAt, value });
+    return value;
+  }
+
+  async function askChain(name: string): Promise<Entry> {
     const attempts: SourceAttempt[] = [];
     const started = performance.now();
     const elapsed = () => (performance.now() - started) / 1000;
@@ -60,10 +83,17 @@ export function createResolver<D>(options: ResolverOptions<D>) {
       const identity = merge === undefined ? await firstKnown(name, attempts) : await merged(name, attempts);
       if (identity === null) {
         events?.lookup('not_found', elapsed());
-        return { kind: 'missing', attempts, fetchedAt: now() };
+        return { kind: 'missing', attempts: intern(attempts), fetchedAt: now() };
       }
       events?.lookup('found', elapsed());
-      return { kind: 'found', identity, derived: derive(identity), attempts, fetchedAt: now() };
+      const entry = {
+        kind: 'found' as const,
+        identity: JSON.stringify(identity),
+        attempts: intern(attempts),
+        fetchedAt: now(),
+      };
+      derivedFor(name, entry, identity);
+      return entry;
     } catch (err) {
       const code = err instanceof IdmountError ? err.code : undefined;
       events?.lookup(code === 'SOURCE_UNAVAILABLE' ? 'unavailable' : 'invalid', elapsed());
@@ -156,7 +186,7 @@ export function createResolver<D>(options: ResolverOptions<D>) {
     };
   }
 
-  function fetchOnce(name: string): Promise<Entry<D>> {
+  function fetchOnce(name: string): Promise<Entry> {
     let pending = inFlight.get(name);
     if (pending === undefined) {
       pending = askChain(name)
@@ -170,15 +200,25 @@ export function createResolver<D>(options: ResolverOptions<D>) {
     return pending;
   }
 
-  const age = (entry: Entry<D>) => now() - entry.fetchedAt;
+  const age = (entry: Entry) => now() - entry.fetchedAt;
 
-  function answer(entry: Entry<D>, name: string, cache: CacheState, stale = false): Resolution<D> {
+  function answer(entry: Entry, name: string, cache: CacheState, stale = false): Resolution<D> {
     if (entry.kind === 'missing') {
       events?.cache('negative');
       throw userNotFound(name);
     }
     events?.cache(cache);
-    return { identity: entry.identity, derived: entry.derived, attempts: entry.attempts, cache, stale };
+    let identity: Identity | undefined;
+    return {
+      get identity() {
+        identity ??= JSON.parse(entry.identity) as Identity;
+        return identity;
+      },
+      derived: derivedFor(name, entry),
+      attempts: entry.attempts,
+      cache,
+      stale,
+    };
   }
 
   async function resolve(name: string): Promise<Resolution<D>> {
@@ -221,7 +261,10 @@ export function createResolver<D>(options: ResolverOptions<D>) {
   return {
     resolve,
     /** Forgets a user (DELETE /users/{name}/cache); true when something was cached. */
-    evict: (name: string) => entries.delete(name),
+    evict: (name: string) => {
+      derivations.delete(name);
+      return entries.delete(name);
+    },
     size: () => entries.size,
     sources,
     async close() {

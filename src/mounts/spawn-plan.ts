@@ -7,16 +7,18 @@ import type { Identity } from '../identity/types.js';
 import { checkIdentity } from '../policy/policy.js';
 import { planMounts } from './planner.js';
 
-/** What the resolver caches per identity: the finished plan and its JSON, or the policy error. */
-export type PlanOutcome =
-  | {
-      ok: true;
-      plan: SpawnPlan;
-      /** The plan serialised once per cache fill: a cached spawn writes these bytes as they are. */
-      json: string;
-      explain: Omit<Explain, 'cache' | 'sources'>;
-    }
-  | { ok: false; error: IdmountError };
+export interface FullPlan {
+  plan: SpawnPlan;
+  explain: Omit<Explain, 'cache' | 'sources'>;
+}
+
+/**
+ * What the resolver caches per identity: the plan serialised once per cache fill (a cached spawn
+ * writes these bytes as they are), or the policy error. Only the string is kept — an object graph
+ * per plan would triple the memory of a 100 000-user cache; explain and stale answers rebuild the
+ * plan from the cached identity, which is deterministic.
+ */
+export type PlanOutcome = { ok: true; json: string } | { ok: false; error: IdmountError };
 
 // Fields of passwd/group lines: ':' separates fields, ',' separates members, newlines separate
 // entries. A value with any of them (or a control character) would forge a second entry. Braces
@@ -28,21 +30,27 @@ const NSS_UNSAFE = /[:,{}\n\r\u0000-\u001f\u007f]/;
 /** Where HOME points when the site mounts no home directory: the one path every image can write. */
 const FALLBACK_HOME = '/tmp';
 
-export function createPlanDeriver(config: Pick<Config, 'policy' | 'home' | 'data' | 'spawner'>) {
-  return function derivePlan(identity: Identity): PlanOutcome {
-    try {
-      return buildPlan(identity, config);
-    } catch (err) {
-      if (err instanceof IdmountError) return { ok: false, error: err };
-      throw err;
-    }
+type PlanConfig = Pick<Config, 'policy' | 'home' | 'data' | 'spawner'>;
+
+export function createPlanDeriver(config: PlanConfig) {
+  return {
+    /** For the cache: the plan's JSON, or the error that refuses it. */
+    derive(identity: Identity): PlanOutcome {
+      try {
+        return { ok: true, json: JSON.stringify(buildPlan(identity, config).plan) };
+      } catch (err) {
+        if (err instanceof IdmountError) return { ok: false, error: err };
+        throw err;
+      }
+    },
+    /** The plan with its explanation; throws the IdmountError that refuses it. */
+    full: (identity: Identity): FullPlan => buildPlan(identity, config),
   };
 }
 
-function buildPlan(
-  identity: Identity,
-  config: Pick<Config, 'policy' | 'home' | 'data' | 'spawner'>,
-): PlanOutcome {
+export type PlanDeriver = ReturnType<typeof createPlanDeriver>;
+
+function buildPlan(identity: Identity, config: PlanConfig): FullPlan {
   const checked = checkIdentity(identity, config.policy);
   const mounts = planMounts(checked, { home: config.home, data: config.data });
   const notes = [...identity.notes];
@@ -101,9 +109,7 @@ function buildPlan(
     Object.entries(identity.origin).filter(([, v]) => v !== undefined),
   ) as Record<string, string>;
   return {
-    ok: true,
     plan,
-    json: JSON.stringify(plan),
     explain: {
       origin,
       rules: mounts.rules,

@@ -98,11 +98,12 @@ export const usersRoutes: FastifyPluginAsyncZod = async (app) => {
         // Fastify sends a string body as it is; the zod serializer only runs for objects.
         return reply.type('application/json; charset=utf-8').send(outcome.json as unknown as SpawnPlan);
       }
+      const full = app.plans.full(resolution.identity);
       return {
-        ...outcome.plan,
+        ...full.plan,
         stale: resolution.stale,
         ...(explain && {
-          explain: { cache: resolution.cache, sources: resolution.attempts, ...outcome.explain },
+          explain: { cache: resolution.cache, sources: resolution.attempts, ...full.explain },
         }),
       };
     },

@@ -49,7 +49,9 @@ interface RawGroup {
 }
 interface Snapshot {
   users: Map<string, RawUser[]>;
-  groups: RawGroup[];
+  /** Groups listing a user as member, and groups by gid text: lookups never scan every group. */
+  memberOf: Map<string, RawGroup[]>;
+  byGid: Map<string, RawGroup[]>;
 }
 
 const DocumentSchema = z.object({
@@ -90,10 +92,20 @@ function parsePasswdGroup(passwd: string, group: string): Snapshot {
   return index(users, groups);
 }
 
+function push<K, V>(map: Map<K, V[]>, key: K, value: V) {
+  const list = map.get(key);
+  if (list === undefined) map.set(key, [value]);
+  else list.push(value);
+}
+
 function index(users: RawUser[], groups: RawGroup[]): Snapshot {
-  const byName = new Map<string, RawUser[]>();
-  for (const user of users) byName.set(user.name, [...(byName.get(user.name) ?? []), user]);
-  return { users: byName, groups };
+  const snapshot: Snapshot = { users: new Map(), memberOf: new Map(), byGid: new Map() };
+  for (const user of users) push(snapshot.users, user.name, user);
+  for (const group of groups) {
+    for (const member of new Set(group.members)) push(snapshot.memberOf, member, group);
+    push(snapshot.byGid, String(group.gid), group);
+  }
+  return snapshot;
 }
 
 /** Directory numbers arrive as numbers (YAML) or strings (passwd); both must be plain integers. */
@@ -171,12 +183,15 @@ export function createFileSource(config: FileSourceConfig, ctx: SourceContext): 
       const groups: DirectoryGroup[] = [];
       const notes: string[] = [];
       let primaryGroupName: string | undefined;
-      for (const group of snapshot.groups) {
-        const isMember = group.members.includes(username);
+      // The primary group first (user-private groups list no members), then memberships, in file order.
+      const candidates = new Set([
+        ...(snapshot.byGid.get(String(gid)) ?? []),
+        ...(snapshot.memberOf.get(username) ?? []),
+      ]);
+      for (const group of candidates) {
         const text = typeof group.gid === 'number' ? String(group.gid) : group.gid;
         const groupGid = typeof text === 'string' && /^\d{1,10}$/.test(text) ? Number(text) : undefined;
         if (groupGid === gid) primaryGroupName ??= group.name;
-        if (!isMember && groupGid !== gid) continue;
         if (groupGid === undefined) {
           notes.push(`group '${group.name}' skipped: its gid is not a number`);
           continue;

@@ -42,6 +42,7 @@ function setup(
       staleIfError: 3_600_000,
       refreshAhead: 0,
       maxEntries: 1000,
+      planEntries: 1000,
       ...cache,
     },
     derive: (identity) => {
@@ -170,7 +171,14 @@ describe('source chain', () => {
   ) =>
     createResolver({
       sources: [a.source, b.source],
-      cache: { ttl: 60_000, negativeTtl: 10_000, staleIfError: 0, refreshAhead: 0, maxEntries: 10 },
+      cache: {
+        ttl: 60_000,
+        negativeTtl: 10_000,
+        staleIfError: 0,
+        refreshAhead: 0,
+        maxEntries: 10,
+        planEntries: 10,
+      },
       merge,
       derive: () => null,
       log: pino({ level: 'silent' }),
