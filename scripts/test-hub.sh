@@ -9,4 +9,6 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/ruff check src/spawner/templates test/hub
 .venv/bin/ruff format --check src/spawner/templates test/hub
+# No __pycache__ or .pytest_cache left in the work tree.
+export PYTHONDONTWRITEBYTECODE=1
 exec .venv/bin/python -m pytest -q -p no:cacheprovider test/hub "$@"
