@@ -17,6 +17,7 @@ import {
   KUBERNETES_VERSION,
   renderChart,
   renderChartRaw,
+  renderNotes,
   validateObjects,
 } from './tools.js';
 
@@ -488,5 +489,46 @@ describe('bad values fail with the key to fix', () => {
     const result = await renderChartRaw(files, setJson);
     expect(result.code).not.toBe(0);
     expect(result.stderr).toMatch(message);
+  });
+});
+
+describe('NOTES.txt', () => {
+  it.each(CI_VALUES)(
+    'ci/$name-values.yaml: the port-forward names the real Service and port',
+    async ({ name, file }) => {
+      const notes = await renderNotes([file], 'idmount', 'identity');
+      const service = find(objectsOf(name), 'Service');
+      expect(notes).toContain(
+        `kubectl --namespace identity port-forward service/${service.metadata.name} 8080:${service.spec.ports[0].port}`,
+      );
+      expect(notes).toContain('curl -s http://127.0.0.1:8080/readyz');
+      expect(notes).toMatch(
+        /curl -s -H "Authorization: Bearer \$IDMOUNT_TOKEN" http:\/\/127\.0\.0\.1:8080\/users\/.+\/spawn-plan/,
+      );
+    },
+  );
+
+  it('the render-extra-config step it prints is accepted by the CLI and targets the Service', async () => {
+    const notes = await renderNotes([ciFile('keycloak')], 'idmount', 'identity');
+    const command = /node dist\/cli\/main\.js (render-extra-config[^>]*)>/.exec(
+      notes.replace(/\\\n\s*/g, ''),
+    )?.[1];
+    expect(command).toBeDefined();
+    const args = (command as string).trim().split(/\s+/);
+    expect(args).toEqual(
+      expect.arrayContaining([
+        '--url',
+        'http://idmount.identity.svc:8080',
+        '--release',
+        'idmount',
+        '--namespace',
+        'identity',
+      ]),
+    );
+    const fragment = execFileSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+      cwd: join(CHART_DIR, '../..'),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }).toString();
+    expect(YAML.parse(fragment).hub.extraConfig).toHaveProperty('idmount');
   });
 });

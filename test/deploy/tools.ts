@@ -2,7 +2,7 @@
 // scripts/test-deps/50-helm.sh), a `helm template` wrapper that returns parsed objects, and offline
 // validation of those objects against the Kubernetes API schemas of a current release.
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -91,6 +91,44 @@ export async function renderChartRaw(
   for (const [key, value] of Object.entries(setJson))
     args.push('--set-json', `${key}=${JSON.stringify(value)}`);
   return helm(args);
+}
+
+/**
+ * NOTES.txt as `helm install` would print it. `helm template` leaves NOTES out, so a copy of the
+ * chart carries the same text inside a ConfigMap, rendered with the same values.
+ */
+export async function renderNotes(
+  valuesFiles: string[],
+  release = 'idmount',
+  namespace = 'jhub',
+): Promise<string> {
+  const copy = mkdtempSync(join(tmpdir(), 'idmount-notes-'));
+  try {
+    cpSync(CHART_DIR, copy, { recursive: true });
+    const notes = readFileSync(join(copy, 'templates', 'NOTES.txt'), 'utf8');
+    rmSync(join(copy, 'templates', 'NOTES.txt'));
+    writeFileSync(
+      join(copy, 'templates', 'notes-under-test.yaml'),
+      `{{- define "notes.under.test" }}${notes}{{- end }}\n` +
+        'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes-under-test\ndata:\n' +
+        '  NOTES.txt: {{ include "notes.under.test" . | quote }}\n',
+    );
+    const args = [
+      'template',
+      release,
+      copy,
+      '--namespace',
+      namespace,
+      '--show-only',
+      'templates/notes-under-test.yaml',
+    ];
+    for (const file of valuesFiles) args.push('--values', file);
+    const result = await helm(args);
+    if (result.code !== 0) throw new Error(`rendering NOTES.txt failed:\n${result.stderr}`);
+    return (YAML.parse(result.stdout) as { data: { 'NOTES.txt': string } }).data['NOTES.txt'];
+  } finally {
+    rmSync(copy, { recursive: true, force: true });
+  }
 }
 
 export function find(objects: K8sObject[], kind: string): K8sObject {
