@@ -5,7 +5,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-# Keep these in step with test/deploy/tools.ts.
+# kubernetes-validate 1.37 carries the Kubernetes 1.37 schemas that test/deploy/tools.ts validates against.
 HELM_VERSION=v3.22.0
 KUBERNETES_VALIDATE_VERSION=1.37.0
 
@@ -27,6 +27,12 @@ if [ ! -x "$bin/helm" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$HELM_LDFLAGS" ];
     else
       apt_install golang-go ca-certificates
     fi
+  fi
+  # helm's go.mod asks for a newer Go than most distributions ship; Go 1.21 and later fetch that
+  # toolchain themselves (GOTOOLCHAIN=auto). Older ones cannot.
+  if ! go version | grep -qE 'go1\.(2[1-9]|[3-9][0-9])'; then
+    echo "helm $HELM_VERSION needs Go 1.21 or later to build (found: $(go version)); install a current Go in /usr/local/go" >&2
+    exit 1
   fi
   # GOTOOLCHAIN=auto lets an older Go fetch the toolchain helm's go.mod asks for.
   echo "building helm $HELM_VERSION with $(go version) (minutes on two cores)"
