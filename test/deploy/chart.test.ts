@@ -366,6 +366,12 @@ describe('checksum annotations roll the pods when config or secrets change', () 
       secret: true,
     },
     {
+      change: 'the chart-made Secret for an existingSecret',
+      setJson: { 'secrets.existingSecret': 'idmount-secrets' },
+      config: false,
+      secret: true,
+    },
+    {
       change: 'the scrape settings',
       setJson: { 'serviceMonitor.interval': '1m' },
       config: false,
