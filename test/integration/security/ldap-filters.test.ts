@@ -1,16 +1,48 @@
 // LDAP filter escaping against a real slapd, property-based: whatever name reaches the ldap source
 // (the username policy refuses most of these before any lookup; this is the layer beneath it), the
 // search slapd receives is one equality test on uid carrying exactly that name, and the answer is
-// nobody or the entry of that very name, never another user.
+// nobody or the entry of that very name, never another user. And poisoned attribute values in
+// slapd (a climbing homeDirectory, a cn forging a passwd line, a group name that climbs when a rule
+// captures it) never reach a plan served by the app.
 import fc from 'fast-check';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLdapSource, LdapSourceConfigSchema } from '../../../src/identity/sources/ldap/source.js';
 import type { IdentitySource } from '../../../src/identity/types.js';
 import { type Slapd, startSlapd } from '../../harness/slapd.js';
+import { bearer, demoConfig, TOKENS, testApp } from '../../helpers/app.js';
 
 // Entries whose names are filter syntax themselves: an unescaped name would match them or all users.
 const USERS = ['alice', 'bob', 'star*', 'paren(x)', 'back\\slash'];
+
+const POISONED_LDIF = [
+  ['climber', '/home/../etc', 'Climber'],
+  ['forger', '/home/forger', 'x:0:0:root:/root:/bin/sh'],
+  ['grouped', '/home/grouped', 'Grouped'],
+].map(([uid, home, cn], i) =>
+  [
+    `dn: uid=${uid},ou=people,dc=example,dc=org`,
+    'objectClass: inetOrgPerson',
+    'objectClass: posixAccount',
+    `uid: ${uid}`,
+    `cn: ${cn}`,
+    `sn: ${uid}`,
+    `uidNumber: ${6100 + i}`,
+    `gidNumber: ${6100 + i}`,
+    `homeDirectory: ${home}`,
+    '',
+    ...(uid === 'grouped'
+      ? [
+          'dn: cn=proposal-../../etc,ou=groups,dc=example,dc=org',
+          'objectClass: posixGroup',
+          'cn: proposal-../../etc',
+          'gidNumber: 7001',
+          'memberUid: grouped',
+          '',
+        ]
+      : []),
+  ].join('\n'),
+);
 
 /** slapd logs a filter value with \XX escapes for special and non-ASCII bytes; undo them. */
 function unescapeFilterValue(value: string): string {
@@ -28,7 +60,7 @@ function unescapeFilterValue(value: string): string {
 
 const USER_SEARCH = /^\(&\(objectClass=posixAccount\)\(uid=(.*)\)\)$/;
 
-describe('ldap filters are always escaped (real slapd)', () => {
+describe('a real slapd: filters always escaped, poisoned attributes never in a plan', () => {
   let slapd: Slapd;
   let source: IdentitySource;
 
@@ -48,7 +80,9 @@ describe('ldap filters are always escaped (real slapd)', () => {
           `homeDirectory: /home/u${i}`,
           '',
         ].join('\n'),
-      ).join('\n'),
+      )
+        .concat(POISONED_LDIF)
+        .join('\n'),
     });
     source = createLdapSource(
       LdapSourceConfigSchema.parse({
@@ -68,6 +102,41 @@ describe('ldap filters are always escaped (real slapd)', () => {
     await source?.close();
     await slapd?.close();
   });
+
+  const appPlan = async (name: string) => {
+    const app = await testApp(
+      demoConfig({
+        sources: [
+          {
+            name: 'campus',
+            type: 'ldap',
+            schema: 'rfc2307',
+            urls: [slapd.url],
+            bindDN: slapd.bindDN,
+            bindPasswordFile: slapd.bindPasswordFile,
+            users: { bases: [{ base: `ou=people,${slapd.suffix}` }] },
+            groups: { bases: [{ base: `ou=groups,${slapd.suffix}` }] },
+          },
+        ] as never,
+        data: [
+          {
+            name: 'proposal',
+            fromGroup: '^proposal-(?<proposal>.+)$',
+            path: '/data/visitor/{proposal}',
+            mountPath: '/home/jovyan/data/{proposal}',
+            readOnly: true,
+            allowedRoots: ['/data/visitor'],
+            volume: { nfs: { server: 'nfs-data.example.org' } },
+          },
+        ],
+      }),
+    );
+    try {
+      return await app.inject({ url: `/users/${name}/spawn-plan`, headers: bearer(TOKENS.hub) });
+    } finally {
+      await app.close();
+    }
+  };
 
   const names = fc.oneof(
     fc.string({ unit: 'binary', minLength: 1, maxLength: 24 }).filter((s) => s.isWellFormed()),
@@ -138,5 +207,19 @@ describe('ldap filters are always escaped (real slapd)', () => {
   ])('%s', async (_, name, expected) => {
     const record = await source.lookup(name);
     expect(record?.name ?? null).toBe(expected);
+  });
+  it.each([
+    ['a homeDirectory that climbs out of /home', 'climber', 422],
+    ['a group whose captured value climbs', 'grouped', 422],
+  ])('through the app, %s: 422, no plan', async (_, name, status) => {
+    const res = await appPlan(name);
+    expect(res.statusCode).toBe(status);
+    expect(res.json()).toMatchObject({ code: 'POLICY_VIOLATION' });
+  });
+
+  it('through the app, a cn forging a passwd entry is left out of the passwd line', async () => {
+    const res = await appPlan('forger');
+    expect(res.statusCode).toBe(200);
+    expect(res.json().nss.passwd).toEqual(['forger:x:6101:6101::/home/jovyan/home:/bin/bash']);
   });
 });
