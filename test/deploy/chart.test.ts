@@ -73,6 +73,17 @@ describe('helm lint', () => {
       expect(result.code).toBe(0);
     },
   );
+
+  it("passes on values.yaml alone: the defaults satisfy the chart's own schema", async () => {
+    const result = await helm(['lint', CHART_DIR, '--strict']);
+    expect(result.stderr + result.stdout).toContain('1 chart(s) linted, 0 chart(s) failed');
+  });
+
+  it('fails on a values file the schema refuses, naming the key', async () => {
+    const result = await helm(['lint', CHART_DIR, '--strict', '--set', 'service.port=http']);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr + result.stdout).toMatch(/service\.port|\/service\/port/);
+  });
 });
 
 describe(`rendered objects against the Kubernetes ${KUBERNETES_VERSION} API schemas`, () => {
