@@ -7,6 +7,11 @@ import { KeycloakAdmin, type KeycloakEndpoint, type UserProfileConfig } from '..
 
 export const PASSWORD = 'test-password-1';
 export const READER = { clientId: 'idmount-reader', clientSecret: 'reader-secret-0123456789' };
+/** Like READER, but its access tokens live four seconds (to watch idmount renew them). */
+export const SHORT_LIVED_READER = {
+  clientId: 'idmount-reader-short',
+  clientSecret: 'short-reader-secret-0123456789',
+};
 export const READER_WITHOUT_ROLE = { clientId: 'idmount-noroles', clientSecret: 'noroles-secret-0123456789' };
 /** The client admins log in to; access tokens carry `aud: idmount` through an audience mapper. */
 export const ADMIN_CLIENT = { clientId: 'idmount', clientSecret: 'idmount-secret-0123456789' };
@@ -87,6 +92,11 @@ export function facilityRealm(realm: string) {
     clients: [
       confidential(READER, { serviceAccountsEnabled: true, directAccessGrantsEnabled: false }),
       confidential(READER_WITHOUT_ROLE, { serviceAccountsEnabled: true, directAccessGrantsEnabled: false }),
+      confidential(SHORT_LIVED_READER, {
+        serviceAccountsEnabled: true,
+        directAccessGrantsEnabled: false,
+        attributes: { 'access.token.lifespan': '4' },
+      }),
       confidential(ADMIN_CLIENT, {
         protocolMappers: [
           {
@@ -119,6 +129,12 @@ export function facilityRealm(realm: string) {
         username: `service-account-${READER.clientId}`,
         enabled: true,
         serviceAccountClientId: READER.clientId,
+        clientRoles: { 'realm-management': ['view-users'] },
+      },
+      {
+        username: `service-account-${SHORT_LIVED_READER.clientId}`,
+        enabled: true,
+        serviceAccountClientId: SHORT_LIVED_READER.clientId,
         clientRoles: { 'realm-management': ['view-users'] },
       },
       {

@@ -17,7 +17,7 @@ import {
 } from '../../../src/identity/sources/keycloak/source.js';
 import { createSource, type SourceConfig } from '../../../src/identity/sources/registry.js';
 import type { IdentitySource } from '../../../src/identity/types.js';
-import { createFacilityRealm, READER, READER_WITHOUT_ROLE } from './realm.js';
+import { createFacilityRealm, READER, READER_WITHOUT_ROLE, SHORT_LIVED_READER } from './realm.js';
 import { type Relay, startRelay } from './relay.js';
 
 const log = pino({ level: 'silent' });
@@ -219,6 +219,20 @@ describe('service-account token and Keycloak availability', () => {
     expect(users.every((u) => u?.uid === 10001)).toBe(true);
     await sso.lookup('bob');
     expect(tokenRequests() - before).toBe(1);
+    await sso.close();
+  });
+
+  it('renews a token before it expires (a four-second token is renewed after about two)', async () => {
+    const sso = source(issuer, {
+      clientId: SHORT_LIVED_READER.clientId,
+      clientSecretFile: secretFile(SHORT_LIVED_READER.clientSecret),
+    });
+    await sso.lookup('alice');
+    const before = tokenRequests();
+    // Still valid for ~1.8 s more, but inside the renewal margin: idmount must not use it.
+    await new Promise((r) => setTimeout(r, 2200));
+    expect(await sso.lookup('alice')).toMatchObject({ uid: 10001 });
+    expect(tokenRequests()).toBeGreaterThan(before);
     await sso.close();
   });
 
