@@ -49,13 +49,14 @@ describe('soak, 30 seconds', () => {
 
     // Memory: with 300 directory users the cache is full after ~12 s (the sweep asks 25 new users
     // a second), so the second half of the run only refreshes entries. What RSS may still gain
-    // there is V8 heap sizing and GC timing, which moves by tens of MiB on its own; 48 MiB is
-    // above that noise, while a leak that keeps each request's objects (1 500 requests in that
-    // half, tens of KiB each with their buffers) would cross it.
+    // there is V8 heap sizing and GC timing, which moved it by 8-23 MiB in runs on a busy
+    // two-core machine; 64 MiB is above that noise, while a leak that keeps each request's
+    // objects (1 500 requests in that half, tens of KiB each with their buffers) would cross it.
+    // This catches gross leaks only; the 5-minute `npm run soak` shows the long-run trend.
     const half = result.rssMiB.filter((s) => s.atSeconds >= result.durationSeconds / 2);
     expect(half.length).toBeGreaterThan(2);
     const first = (half[0] as { rss: number }).rss;
     const peak = Math.max(...half.map((s) => s.rss));
-    expect(peak - first, `RSS samples: ${JSON.stringify(result.rssMiB)}`).toBeLessThan(48);
+    expect(peak - first, `RSS samples: ${JSON.stringify(result.rssMiB)}`).toBeLessThan(64);
   }, 120_000);
 });
