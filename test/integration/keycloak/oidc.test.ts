@@ -2,6 +2,8 @@
 // real Keycloak realm (password grant of test users); every forged, foreign or mistyped token is
 // refused with 401/403 problem+json, and static tokens keep working beside OIDC.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError, parseConfig } from '../../../src/config/load.js';
+import type { ConfigInput } from '../../../src/config/schema.js';
 import type { App } from '../../../src/http/app.js';
 import { passwordGrant } from '../../harness/keycloak.js';
 import { bearer, demoConfig, TOKENS, testApp } from '../../helpers/app.js';
@@ -159,5 +161,56 @@ describe('admin access with Keycloak access tokens', () => {
     expect(res.statusCode).toBe(503);
     expect(res.json()).toMatchObject({ code: 'SOURCE_UNAVAILABLE' });
     await unreachable.close();
+  });
+});
+
+describe('auth.oidc and keycloak source configuration errors name the key', () => {
+  const oidc = {
+    issuer: 'https://sso.example.org/realms/facility',
+    audience: 'idmount',
+    role: 'idmount-admin',
+  };
+  it.each([
+    [
+      'an HMAC algorithm',
+      { auth: { oidc: { ...oidc, algorithms: ['HS256'] } } },
+      /^auth\.oidc\.algorithms\[0\]/,
+    ],
+    [
+      "the 'none' algorithm",
+      { auth: { oidc: { ...oidc, algorithms: ['none'] } } },
+      /^auth\.oidc\.algorithms\[0\]/,
+    ],
+    [
+      'an issuer that is not a URL',
+      { auth: { oidc: { ...oidc, issuer: 'sso.example.org' } } },
+      /^auth\.oidc\.issuer/,
+    ],
+    ['no audience', { auth: { oidc: { issuer: oidc.issuer, role: oidc.role } } }, /^auth\.oidc\.audience/],
+    [
+      'a client secret written inline in a keycloak source',
+      {
+        sources: [
+          {
+            name: 'sso',
+            type: 'keycloak',
+            issuer: oidc.issuer,
+            clientId: 'idmount-reader',
+            clientSecret: 'inline',
+          },
+        ],
+      },
+      /^sources\[0\].*unknown key 'clientSecret'/,
+    ],
+  ])('refuses %s', (_case, overrides, problem) => {
+    const document = demoConfig(overrides as Partial<ConfigInput>);
+    let error: unknown;
+    try {
+      parseConfig(document, 'test');
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).problems).toEqual(expect.arrayContaining([expect.stringMatching(problem)]));
   });
 });
