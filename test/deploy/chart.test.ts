@@ -338,6 +338,14 @@ describe('NetworkPolicy', () => {
     },
   );
 
+  it('turned off, it renders no NetworkPolicy and needs no z2jh release name', async () => {
+    const objects = await renderChart([ciFile('default')], {
+      'networkPolicy.enabled': false,
+      'networkPolicy.jupyterhub.releaseName': null,
+    });
+    expect(objects.map((o) => o.kind)).not.toContain('NetworkPolicy');
+  });
+
   const derived = [
     { urls: ['ldap://ldap.example.org'], ports: [389], why: 'ldap:// defaults to 389' },
     {
