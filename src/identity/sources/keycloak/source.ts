@@ -246,6 +246,18 @@ export function createKeycloakSource(config: KeycloakSourceConfig, ctx: SourceCo
     };
   }
 
+  // Probe once at start (token + a read that needs view-users), so /readyz and idmount_source_up
+  // show a wrong secret or a missing role before the first spawn asks.
+  let closed = false;
+  admin
+    .get<number>('/users/count', {})
+    .then(() => {
+      if (!closed) markUp();
+    })
+    .catch((err: unknown) => {
+      if (!closed) unavailable(err);
+    });
+
   return {
     name: config.name,
     type: 'keycloak',
@@ -294,6 +306,7 @@ export function createKeycloakSource(config: KeycloakSourceConfig, ctx: SourceCo
     },
     health: () => health,
     async close() {
+      closed = true;
       admin.close();
     },
   };
