@@ -8,3 +8,12 @@ export const benchLogger = () =>
 
 /** The orchestrator (bench/run.ts) waits for this line on stdout. */
 export const announce = (address: string) => process.stdout.write(`READY ${address}\n`);
+
+/** Exit cleanly on SIGTERM/SIGINT so `--cpu-prof` writes its profile. */
+export const exitOnSignal = (close: () => Promise<unknown>) => {
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      close().finally(() => process.exit(0));
+    });
+  }
+};

@@ -3,7 +3,7 @@
 // of the same size, bound once. No cache, no policy, no plan: the floor idmount is measured against.
 import Fastify from 'fastify';
 import { AndFilter, Client, EqualityFilter, OrFilter } from 'ldapts';
-import { announce, benchLogger } from './common.js';
+import { announce, benchLogger, exitOnSignal } from './common.ts';
 
 const url = process.env.BENCH_LDAP_URL as string;
 const suffix = process.env.BENCH_LDAP_SUFFIX as string;
@@ -55,4 +55,5 @@ app.get<{ Params: { name: string } }>('/users/:name/spawn-plan', async (request,
 app.addHook('onClose', async () => {
   await Promise.all(clients.map((c) => c.unbind()));
 });
+exitOnSignal(() => app.close());
 announce(await app.listen({ host: '127.0.0.1', port: 0 }));

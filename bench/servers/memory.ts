@@ -1,8 +1,8 @@
 // Memory: the RSS of one idmount app after it has cached N distinct identities (default 100 000),
 // each with a home mount, two proposal mounts and its plan serialised. Run with --expose-gc.
-import { parseConfig } from '../../src/config/load.js';
-import { buildApp } from '../../src/http/app.js';
-import type { IdentitySource } from '../../src/identity/types.js';
+import { parseConfig } from '../../dist/config/load.js';
+import { buildApp } from '../../dist/http/app.js';
+import type { IdentitySource } from '../../dist/identity/types.js';
 
 const count = Number(process.env.BENCH_USERS ?? 100_000);
 const proposals = 2_000;

@@ -88,7 +88,10 @@ export async function buildApp(config: Config, deps: AppDeps) {
   await app.register(metricsPlugin);
   // A bearer token that is a JWT goes to the OIDC verifier when oidc is configured; static tokens first.
   const oidcVerifiers = config.auth.oidc === undefined ? [] : [createOidcVerifier(config.auth.oidc)];
-  await app.register(authPlugin, { auth: config.auth, verifiers: [...oidcVerifiers, ...(deps.verifiers ?? [])] });
+  await app.register(authPlugin, {
+    auth: config.auth,
+    verifiers: [...oidcVerifiers, ...(deps.verifiers ?? [])],
+  });
   await app.register(resolverPlugin, { config, baseDir: deps.baseDir, sources: deps.sources, now: deps.now });
 
   await app.register(async (api) => {

@@ -208,17 +208,7 @@ export function createResolver<D>(options: ResolverOptions<D>) {
       throw userNotFound(name);
     }
     events?.cache(cache);
-    let identity: Identity | undefined;
-    return {
-      get identity() {
-        identity ??= JSON.parse(entry.identity) as Identity;
-        return identity;
-      },
-      derived: derivedFor(name, entry),
-      attempts: entry.attempts,
-      cache,
-      stale,
-    };
+    return new CachedResolution(entry.identity, derivedFor(name, entry), entry.attempts, cache, stale);
   }
 
   async function resolve(name: string): Promise<Resolution<D>> {
@@ -274,6 +264,25 @@ export function createResolver<D>(options: ResolverOptions<D>) {
 }
 
 export type Resolver<D> = ReturnType<typeof createResolver<D>>;
+
+/** A class rather than an object literal with a getter: this is built on every cached spawn. */
+class CachedResolution<D> implements Resolution<D> {
+  #json: string;
+  #identity: Identity | undefined;
+  constructor(
+    json: string,
+    readonly derived: D,
+    readonly attempts: SourceAttempt[],
+    readonly cache: CacheState,
+    readonly stale: boolean,
+  ) {
+    this.#json = json;
+  }
+  get identity(): Identity {
+    this.#identity ??= JSON.parse(this.#json) as Identity;
+    return this.#identity;
+  }
+}
 
 /** Anything a source throws that is not ours is an outage of that source, never a 500 with details. */
 function wrapUnexpected(err: unknown, source: string): IdmountError {

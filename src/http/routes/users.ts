@@ -88,7 +88,10 @@ export const usersRoutes: FastifyPluginAsyncZod = async (app) => {
     async (request, reply) => {
       const { name } = request.params;
       const explain = request.query.explain === 'true' || request.query.explain === '1';
-      request.log.info({ audit: true, caller: request.principal?.name, user: name, explain }, 'spawn plan');
+      // The hub's own spawns are in the request log already; an admin asking for a plan is audited.
+      if (explain || request.principal?.scopes.has('users:read')) {
+        request.log.info({ audit: true, caller: request.principal?.name, user: name, explain }, 'spawn plan');
+      }
       const resolution = await resolve(name);
       const outcome = resolution.derived;
       if (!outcome.ok) throw outcome.error;

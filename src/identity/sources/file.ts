@@ -134,6 +134,9 @@ export function createFileSource(config: FileSourceConfig, ctx: SourceContext): 
 
   const load = (): Snapshot => {
     const [first, second] = files.map((f) => readFileSync(f, 'utf8'));
+    // An empty file is a half-written or truncated one far more often than a directory with no
+    // users: taking it would answer 404 for everyone while looking healthy.
+    if ((first as string).trim() === '') throw new Error(`${files[0]} is empty`);
     return config.path !== undefined
       ? parseDocument(first as string)
       : parsePasswdGroup(first as string, second as string);

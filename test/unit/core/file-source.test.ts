@@ -14,11 +14,11 @@ const open = (fields: object) => {
   return createFileSource(config, { log, baseDir: '/' });
 };
 const until = async (check: () => Promise<boolean>) => {
-  for (let i = 0; i < 200; i++) {
+  for (let i = 0; i < 800; i++) {
     if (await check()) return;
     await new Promise((r) => setTimeout(r, 25));
   }
-  throw new Error('condition not reached in 5 s');
+  throw new Error('condition not reached in 20 s');
 };
 
 describe('file source', () => {

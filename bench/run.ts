@@ -1,0 +1,365 @@
+// `npm run bench`: idmount measured side by side with baselines on the same machine, in one run.
+// Prints one table and writes it to bench/results/latest.md. Not part of the test suite.
+//
+//   1. cached spawn-plan throughput vs a bare Fastify route returning a body of the same size
+//   2. uncached resolutions vs a minimal Fastify route doing the same LDAP searches with raw ldapts
+//   3. single-flight: 200 concurrent requests for one uncached user → LDAP user searches (slapd log)
+//   4. memory: RSS after caching 100 000 distinct identities
+//   5. latency: p50/p99 at half the cached maximum, and with a cold cache over 10 000 users
+//   6. cold start: process start to the first 200 from /readyz on the embedded default
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import autocannon from 'autocannon';
+import YAML from 'yaml';
+import { sha256Hex } from '../src/config/schema.js';
+import { bulkFixture, freePort, startSlapd } from '../test/harness/slapd.js';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const NODE = process.execPath;
+const TOKEN = 'bench-token-0123456789abcdef';
+const ROUND_SECONDS = Number(process.env.BENCH_ROUND_SECONDS ?? 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const CONNECTIONS = 32;
+const USERS = 10_000;
+const GROUPS = 2_000;
+const POOL_SIZE = 4;
+
+const work = mkdtempSync(join(tmpdir(), 'idmount-bench-'));
+const children: ChildProcess[] = [];
+const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
+
+/** Starts a bench server process and resolves with its base URL once it prints READY. */
+function server(script: string, env: Record<string, string>, nodeArgs: string[] = []): Promise<string> {
+  const child = spawn(NODE, [...nodeArgs, '--import', 'tsx', join(ROOT, 'bench/servers', script)], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  children.push(child);
+  return new Promise((resolveUrl, reject) => {
+    let out = '';
+    child.stdout?.on('data', (chunk) => {
+      out += chunk;
+      const match = /READY (\S+)/.exec(out);
+      if (match) resolveUrl(match[1] as string);
+    });
+    child.on('exit', (code) => reject(new Error(`${script} exited with ${code} before it was ready`)));
+  });
+}
+
+function stopAll() {
+  for (const child of children.splice(0)) child.kill('SIGTERM');
+}
+
+type Run = { rps: number; p50: number; p99: number; errors: number; non2xx: number; total: number };
+
+async function load(
+  url: string,
+  paths: (i: number) => string,
+  options: { seconds?: number; amount?: number; rate?: number; connections?: number } = {},
+): Promise<Run> {
+  let i = 0;
+  const result = await autocannon({
+    url,
+    connections: options.connections ?? CONNECTIONS,
+    ...(options.amount ? { amount: options.amount } : { duration: options.seconds ?? ROUND_SECONDS }),
+    ...(options.rate ? { overallRate: options.rate } : {}),
+    headers: { authorization: `Bearer ${TOKEN}` },
+    requests: [{ setupRequest: (request: object) => ({ ...request, path: paths(i++) }) }],
+  });
+  return {
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    errors: result.errors + result.timeouts,
+    non2xx: result.non2xx,
+    total: result.requests.total,
+  };
+}
+
+/** Alternates A and B for several rounds so drift on the machine hits both alike. */
+async function sideBySide(a: () => Promise<Run>, b: () => Promise<Run>) {
+  const as: Run[] = [];
+  const bs: Run[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    as.push(await a());
+    bs.push(await b());
+  }
+  const mean = (runs: Run[]) => runs.reduce((sum, r) => sum + r.rps, 0) / runs.length;
+  const bad = [...as, ...bs].reduce((sum, r) => sum + r.errors + r.non2xx, 0);
+  return { a: mean(as), b: mean(bs), ratio: mean(as) / mean(bs), bad };
+}
+
+function idmountConfig(name: string, source: object, cache: object): string {
+  const file = join(work, `${name}.yaml`);
+  writeFileSync(
+    file,
+    YAML.stringify({
+      auth: {
+        tokens: [{ name: 'bench', sha256: sha256Hex(TOKEN), scopes: ['spawn-plan:read'] }],
+        // The bench is one caller sending far more than a hub ever would.
+        rateLimit: { max: 100_000_000, window: '1m' },
+      },
+      sources: [source],
+      cache,
+      home: {
+        from: 'template',
+        template: '/export/home/{username}',
+        allowedRoots: ['/export/home'],
+        volume: { nfs: { server: 'nfs-home.example.org' } },
+        mountPath: '/home/jovyan/home',
+      },
+      data: [
+        {
+          name: 'group',
+          fromGroup: '^group(?<n>[0-9]+)$',
+          path: '/data/groups/{n}',
+          mountPath: '/home/jovyan/data/{n}',
+          allowedRoots: ['/data/groups'],
+          volume: { nfs: { server: 'nfs-data.example.org' } },
+        },
+      ],
+    }),
+  );
+  return file;
+}
+
+async function coldStart(): Promise<number> {
+  const port = await freePort();
+  const started = performance.now();
+  const child = spawn(NODE, [join(ROOT, 'dist/cli/main.js'), 'serve', '--port', String(port)], {
+    cwd: ROOT,
+    env: { ...process.env, IDMOUNT_CONFIG: '' },
+    stdio: 'ignore',
+  });
+  try {
+    for (;;) {
+      try {
+        const res = await fetch(`http://127.0.0.1:${port}/readyz`);
+        if (res.status === 200) return performance.now() - started;
+      } catch {
+        // not listening yet
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((r) => child.on('exit', r));
+  }
+}
+
+function memory(flags: string[]): { rssAfterMB: number; heapAfterMB: number } {
+  const run = spawnSync(
+    NODE,
+    [...flags, '--expose-gc', '--import', 'tsx', join(ROOT, 'bench/servers/memory.ts')],
+    {
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: { ...process.env, BENCH_USERS: '100000' },
+    },
+  );
+  if (run.status !== 0) throw new Error(`memory bench failed: ${run.stderr}`);
+  return JSON.parse(run.stdout);
+}
+
+const fmt = (n: number, digits = 0) =>
+  n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+async function main() {
+  log('building dist/ for the cold-start measurement');
+  const build = spawnSync('npm', ['run', '-s', 'build'], { cwd: ROOT, stdio: 'inherit' });
+  if (build.status !== 0) throw new Error('npm run build failed');
+
+  log(`starting slapd with ${USERS} users and ${GROUPS} groups`);
+  const slapd = await startSlapd({
+    schema: 'rfc2307',
+    fixture: bulkFixture({ users: USERS, groups: GROUPS }),
+  });
+  const ldapSource = {
+    name: 'ldap',
+    type: 'ldap',
+    schema: 'rfc2307',
+    urls: [slapd.url],
+    bindDN: slapd.bindDN,
+    bindPasswordFile: slapd.bindPasswordFile,
+    poolSize: POOL_SIZE,
+    users: { bases: [{ base: `ou=people,${slapd.suffix}` }] },
+    groups: { bases: [{ base: `ou=groups,${slapd.suffix}` }] },
+  };
+  const rows: string[][] = [];
+  const notes: string[] = [];
+  try {
+    // 1. Cached throughput.
+    const cached = await server('idmount.ts', {
+      BENCH_CONFIG: idmountConfig('cached', ldapSource, { ttl: '1h', refreshAhead: 0 }),
+    });
+    const warm = 100;
+    const warmPaths = (i: number) => `/users/user${i % warm}/spawn-plan`;
+    await load(cached, warmPaths, { amount: warm * 2, connections: 4 });
+    const sample = await (
+      await fetch(`${cached}/users/user1/spawn-plan`, { headers: { authorization: `Bearer ${TOKEN}` } })
+    ).text();
+    const bodyFile = join(work, 'body.json');
+    writeFileSync(bodyFile, sample);
+    const bare = await server('bare.ts', { BENCH_BODY_FILE: bodyFile });
+    log('1/6 cached spawn-plan vs bare Fastify route');
+    const one = await sideBySide(
+      () => load(cached, warmPaths),
+      () => load(bare, warmPaths),
+    );
+    rows.push([
+      `Cached spawn-plan throughput (req/s, ${sample.length}-byte body)`,
+      fmt(one.a),
+      `${fmt(one.b)} (bare Fastify route)`,
+      fmt(one.ratio, 2),
+      '≥ 0.85×',
+      one.ratio >= 0.85 ? 'met' : 'missed',
+    ]);
+    if (one.bad > 0) notes.push(`cached run: ${one.bad} errors or non-2xx answers`);
+
+    // 5a. Latency at half the cached maximum.
+    log('5/6 latency at half the cached maximum');
+    const half = Math.round(one.a / 2);
+    const atHalf = await load(cached, warmPaths, { seconds: ROUND_SECONDS * 2, rate: half });
+
+    // 2. Uncached resolutions.
+    const uncached = await server('idmount.ts', {
+      BENCH_CONFIG: idmountConfig('uncached', ldapSource, { ttl: 0, negativeTtl: 0, refreshAhead: 0 }),
+    });
+    const baseline = await server('ldap-baseline.ts', {
+      BENCH_LDAP_URL: slapd.url,
+      BENCH_LDAP_SUFFIX: slapd.suffix,
+      BENCH_BIND_DN: slapd.bindDN,
+      BENCH_BIND_PW: 'bind-secret-for-tests',
+      BENCH_POOL_SIZE: String(POOL_SIZE),
+    });
+    log('2/6 uncached resolutions vs raw ldapts route');
+    let offset = 0;
+    const distinct = () => {
+      const start = offset;
+      offset += 100_000;
+      return (i: number) => `/users/user${(start + i) % USERS}/spawn-plan`;
+    };
+    const two = await sideBySide(
+      () => load(uncached, distinct()),
+      () => load(baseline, distinct()),
+    );
+    rows.push([
+      `Uncached resolutions (req/s, ${USERS} users / ${GROUPS} groups, pool ${POOL_SIZE})`,
+      fmt(two.a),
+      `${fmt(two.b)} (raw ldapts route)`,
+      fmt(two.ratio, 2),
+      '≥ 0.9×',
+      two.ratio >= 0.9 ? 'met' : 'missed',
+    ]);
+    if (two.bad > 0) notes.push(`uncached run: ${two.bad} errors or non-2xx answers`);
+
+    // 3. Single-flight, counted on the slapd side.
+    log('3/6 single-flight');
+    const victim = 'user4242';
+    const userSearches = () => slapd.searchFilters().filter((f) => f.includes(`(uid=${victim})`)).length;
+    const before = userSearches();
+    const answers = await Promise.all(
+      Array.from({ length: 200 }, () =>
+        fetch(`${cached}/users/${victim}/spawn-plan`, { headers: { authorization: `Bearer ${TOKEN}` } }).then(
+          (r) => r.status,
+        ),
+      ),
+    );
+    await new Promise((r) => setTimeout(r, 500)); // let slapd flush its stats log
+    const searches = userSearches() - before;
+    rows.push([
+      '200 concurrent requests for one uncached user → LDAP user searches',
+      String(searches),
+      '—',
+      '—',
+      'exactly 1',
+      searches === 1 && answers.every((s) => s === 200) ? 'met' : 'missed',
+    ]);
+
+    // 5b. Latency with a cold cache over 10 000 distinct users.
+    log('5/6 latency with a cold cache');
+    const cold = await server('idmount.ts', {
+      BENCH_CONFIG: idmountConfig('cold', ldapSource, { ttl: '1h', refreshAhead: 0 }),
+    });
+    const coldRun = await load(cold, (i) => `/users/user${i % USERS}/spawn-plan`, {
+      amount: USERS,
+      connections: 16,
+    });
+    rows.push([
+      'Latency p50 / p99 (ms), cached, at half the cached maximum',
+      `${fmt(atHalf.p50, 1)} / ${fmt(atHalf.p99, 1)}`,
+      `at ${fmt(half)} req/s`,
+      '—',
+      '—',
+      'measured',
+    ]);
+    rows.push([
+      `Latency p50 / p99 (ms), cold cache over ${fmt(USERS)} users`,
+      `${fmt(coldRun.p50, 1)} / ${fmt(coldRun.p99, 1)}`,
+      `${fmt(coldRun.rps)} req/s, 16 connections`,
+      '—',
+      '—',
+      'measured',
+    ]);
+    stopAll();
+
+    // 4. Memory.
+    log('4/6 memory after caching 100 000 identities');
+    const mem = memory([]);
+    const small = memory(['--optimize-for-size']);
+    rows.push([
+      'RSS after caching 100 000 distinct identities (MB)',
+      fmt(mem.rssAfterMB),
+      `${fmt(small.rssAfterMB)} with --optimize-for-size; heap used ${fmt(mem.heapAfterMB)}`,
+      '—',
+      '< 200 MB',
+      mem.rssAfterMB < 200 ? 'met' : small.rssAfterMB < 200 ? 'met with --optimize-for-size' : 'missed',
+    ]);
+
+    // 6. Cold start.
+    log('6/6 cold start');
+    const starts: number[] = [];
+    for (let i = 0; i < 5; i++) starts.push(await coldStart());
+    starts.sort((x, y) => x - y);
+    const median = starts[2] as number;
+    rows.push([
+      'Cold start to first 200 from /readyz, embedded default (ms, median of 5)',
+      fmt(median),
+      `min ${fmt(starts[0] as number)}, max ${fmt(starts[4] as number)}`,
+      '—',
+      '< 1000 ms',
+      median < 1000 ? 'met' : 'missed',
+    ]);
+  } finally {
+    stopAll();
+    await slapd.close();
+  }
+
+  const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, ${fmt(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}`;
+  const table = [
+    '| measure | idmount | baseline / context | ratio | target | |',
+    '| --- | --- | --- | --- | --- | --- |',
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+  ].join('\n');
+  const report = [
+    '# idmount benchmark',
+    '',
+    `Machine: ${machine}. Load generator: autocannon (${CONNECTIONS} connections, ${ROUNDS} alternating rounds of ${ROUND_SECONDS} s per side), on the same machine.`,
+    '',
+    table,
+    '',
+    ...notes.map((n) => `- ${n}`),
+  ].join('\n');
+  mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
+  writeFileSync(join(ROOT, 'bench/results/latest.md'), `${report}\n`);
+  process.stdout.write(`${report}\n`);
+}
+
+main().catch((err) => {
+  stopAll();
+  process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exitCode = 1;
+});
