@@ -32,7 +32,7 @@ const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
 
 /** Starts a bench server process and resolves with its base URL once it prints READY. */
 function server(script: string, env: Record<string, string>, nodeArgs: string[] = []): Promise<string> {
-  const child = spawn(NODE, [...nodeArgs, '--import', 'tsx', join(ROOT, 'bench/servers', script)], {
+  const child = spawn(NODE, [...nodeArgs, join(ROOT, 'bench/servers', script)], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -153,7 +153,7 @@ async function coldStart(): Promise<number> {
 function memory(flags: string[]): { rssAfterMB: number; heapAfterMB: number } {
   const run = spawnSync(
     NODE,
-    [...flags, '--expose-gc', '--import', 'tsx', join(ROOT, 'bench/servers/memory.ts')],
+    [...flags, '--expose-gc', join(ROOT, 'bench/servers/memory.ts')],
     {
       cwd: ROOT,
       encoding: 'utf8',

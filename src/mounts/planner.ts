@@ -1,7 +1,7 @@
 // MountPlanner: turns a checked identity into Kubernetes volumes and mounts. Every value that is
 // substituted into a path must be a safe path segment, and every final path must lie under its
 // rule's allowedRoots; anything else is a POLICY_VIOLATION for that user, never a partial plan.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { posix } from 'node:path';
 import { policyViolation } from '../errors.js';
 import type { Explain, Volume, VolumeMount } from '../http/schemas.js';
@@ -82,8 +82,18 @@ function checkMountPath(mountPath: string, rule: string): string {
   return normal;
 }
 
-const shortHash = (...parts: string[]) =>
-  createHash('sha256').update(parts.join('\0')).digest('hex').slice(0, 8);
+const shortHash = (...parts: string[]) => hash('sha256', parts.join('\0')).slice(0, 8);
+
+// Rules come from the frozen config: compile each regular expression once, not once per plan.
+const compiled = new WeakMap<object, RegExp>();
+function regexOf(owner: object, source: string): RegExp {
+  let regex = compiled.get(owner);
+  if (regex === undefined) {
+    regex = new RegExp(source, 'u');
+    compiled.set(owner, regex);
+  }
+  return regex;
+}
 
 function volumeFor(rule: string, source: VolumeSource, path: string, mountPath: string, readOnly: boolean) {
   if ('pvc' in source) {
@@ -159,8 +169,8 @@ export function planMounts(checked: CheckedIdentity, config: MountsConfig): Moun
         });
       }
       checkDirectoryPath(identity.home, 'home');
-      const rewrite = home.rewrite.find((r) => new RegExp(r.from, 'u').test(identity.home as string));
-      path = rewrite ? identity.home.replace(new RegExp(rewrite.from, 'u'), rewrite.to) : identity.home;
+      const rewrite = home.rewrite.find((r) => regexOf(r, r.from).test(identity.home as string));
+      path = rewrite ? identity.home.replace(regexOf(rewrite, rewrite.from), rewrite.to) : identity.home;
     } else {
       path = fill(home.template as string, values, 'home');
     }
@@ -184,7 +194,7 @@ export function planMounts(checked: CheckedIdentity, config: MountsConfig): Moun
       rules.push({ rule: rule.name, outcome: 'mounted', reason: 'static mount', path, mountPath });
       continue;
     }
-    const matcher = new RegExp(rule.fromGroup, 'u');
+    const matcher = regexOf(rule, rule.fromGroup);
     let matched = 0;
     for (const group of checked.keptGroups) {
       const match = matcher.exec(group.name);
