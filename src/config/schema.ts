@@ -122,9 +122,9 @@ const CacheSchema = z
       .number()
       .int()
       .positive()
-      .default(20_000)
+      .default(5_000)
       .describe(
-        'Spawn plans kept serialised for the most recently used users; others are rebuilt from the cached identity on their next spawn.',
+        'Spawn plans kept serialised for the most recently used users (a spawn burst); others are rebuilt from the cached identity on their next spawn.',
       ),
   })
   .prefault({});
