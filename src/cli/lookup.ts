@@ -3,10 +3,7 @@
 import { pino } from 'pino';
 import type { LoadedConfig } from '../config/load.js';
 import { IdmountError } from '../errors.js';
-import { createResolver } from '../identity/resolver.js';
-import { createSource } from '../identity/sources/registry.js';
-import { createPlanDeriver } from '../mounts/spawn-plan.js';
-import { createUsernameCheck } from '../policy/policy.js';
+import { createIdentityService } from '../identity/service.js';
 
 export async function lookup(
   loaded: LoadedConfig,
@@ -15,17 +12,9 @@ export async function lookup(
 ) {
   const { config } = loaded;
   const log = pino({ level: 'warn' }, pino.destination(2));
-  const sources = config.sources.map((s) => createSource(s, { log, baseDir: loaded.baseDir }));
-  const plans = createPlanDeriver(config);
-  const resolver = createResolver({
-    sources,
-    cache: config.cache,
-    merge: config.merge,
-    derive: plans.derive,
-    log,
-  });
+  const { plans, resolver, checkUsername } = createIdentityService(config, { log, baseDir: loaded.baseDir });
   try {
-    createUsernameCheck(config.policy)(name);
+    checkUsername(name);
     const resolution = await resolver.resolve(name);
     const { plan, explain: trace } = plans.full(resolution.identity);
     const explain = { cache: resolution.cache, sources: resolution.attempts, ...trace };
