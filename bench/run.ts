@@ -151,15 +151,11 @@ async function coldStart(): Promise<number> {
 }
 
 function memory(flags: string[]): { rssAfterMB: number; heapAfterMB: number } {
-  const run = spawnSync(
-    NODE,
-    [...flags, '--expose-gc', join(ROOT, 'bench/servers/memory.ts')],
-    {
-      cwd: ROOT,
-      encoding: 'utf8',
-      env: { ...process.env, BENCH_USERS: '100000' },
-    },
-  );
+  const run = spawnSync(NODE, [...flags, '--expose-gc', join(ROOT, 'bench/servers/memory.ts')], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, BENCH_USERS: '100000' },
+  });
   if (run.status !== 0) throw new Error(`memory bench failed: ${run.stderr}`);
   return JSON.parse(run.stdout);
 }
