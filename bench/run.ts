@@ -14,7 +14,7 @@ import { join, resolve } from 'node:path';
 import autocannon from 'autocannon';
 import YAML from 'yaml';
 import { sha256Hex } from '../src/config/schema.js';
-import { bulkFixture, freePort, startSlapd } from '../test/harness/slapd.js';
+import { bulkFixture, freePort, ldapSourceFor, startSlapd } from '../test/harness/slapd.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const NODE = process.execPath;
@@ -173,17 +173,7 @@ async function main() {
     schema: 'rfc2307',
     fixture: bulkFixture({ users: USERS, groups: GROUPS }),
   });
-  const ldapSource = {
-    name: 'ldap',
-    type: 'ldap',
-    schema: 'rfc2307',
-    urls: [slapd.url],
-    bindDN: slapd.bindDN,
-    bindPasswordFile: slapd.bindPasswordFile,
-    poolSize: POOL_SIZE,
-    users: { bases: [{ base: `ou=people,${slapd.suffix}` }] },
-    groups: { bases: [{ base: `ou=groups,${slapd.suffix}` }] },
-  };
+  const ldapSource = ldapSourceFor(slapd, { name: 'ldap', poolSize: POOL_SIZE });
   const rows: string[][] = [];
   const notes: string[] = [];
   try {

@@ -12,7 +12,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { bulkFixture, startSlapd } from '../test/harness/slapd.js';
+import { bulkFixture, ldapSourceFor, startSlapd } from '../test/harness/slapd.js';
 import { scratchDir, serveIdmount, writeYaml } from '../test/helpers/serve.js';
 
 interface AutocannonRequest {
@@ -73,18 +73,7 @@ export async function soak(options: {
       tokens: [{ name: 'soak', tokenFile: join(dir, 'token'), scopes: ['spawn-plan:read', 'users:read'] }],
       rateLimit: { max: 10_000_000, window: '1m' },
     },
-    sources: [
-      {
-        name: 'campus',
-        type: 'ldap',
-        schema: 'rfc2307',
-        urls: [slapd.url],
-        bindDN: slapd.bindDN,
-        bindPasswordFile: slapd.bindPasswordFile,
-        users: { bases: [{ base: `ou=people,${slapd.suffix}` }] },
-        groups: { bases: [{ base: `ou=groups,${slapd.suffix}` }] },
-      },
-    ],
+    sources: [ldapSourceFor(slapd)],
     // Short TTLs so the run keeps missing the cache (and refilling it) instead of settling into hits.
     cache: { ttl: '20s', negativeTtl: '5s', staleIfError: '1h' },
     policy: { minUid: 1000, minGid: 1000 },

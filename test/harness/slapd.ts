@@ -302,6 +302,24 @@ export interface Slapd {
   close(): Promise<void>;
 }
 
+/**
+ * The `ldap` source config (as written in YAML, unparsed) that reads this slapd's people and
+ * groups as the service account, with `overrides` merged over it.
+ */
+export function ldapSourceFor(slapd: Slapd, overrides: Record<string, unknown> = {}) {
+  return {
+    name: 'campus',
+    type: 'ldap' as const,
+    schema: slapd.schema,
+    urls: [slapd.url],
+    bindDN: slapd.bindDN,
+    bindPasswordFile: slapd.bindPasswordFile,
+    users: { bases: [{ base: `ou=people,${slapd.suffix}` }] },
+    groups: { bases: [{ base: `ou=groups,${slapd.suffix}` }] },
+    ...overrides,
+  };
+}
+
 export async function startSlapd(options: SlapdOptions): Promise<Slapd> {
   const slapdBin = findBinary(SLAPD_CANDIDATES);
   const slapaddBin = findBinary(SLAPADD_CANDIDATES);

@@ -12,7 +12,7 @@
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../../src/http/app.js';
-import { bulkFixture, type Slapd, startSlapd } from '../../harness/slapd.js';
+import { bulkFixture, ldapSourceFor, type Slapd, startSlapd } from '../../harness/slapd.js';
 import { bearer, demoConfig, TOKENS, testApp } from '../../helpers/app.js';
 
 type ProxyMode = 'pass' | 'delay' | 'reset';
@@ -74,18 +74,11 @@ afterAll(async () => {
 });
 
 function ldapSource(port: number, overrides: Record<string, unknown> = {}) {
-  return {
-    name: 'campus',
-    type: 'ldap',
-    schema: 'rfc2307',
+  return ldapSourceFor(slapd, {
     urls: [`ldap://127.0.0.1:${port}`],
-    bindDN: slapd.bindDN,
-    bindPasswordFile: slapd.bindPasswordFile,
-    users: { bases: [{ base: `ou=people,${slapd.suffix}` }] },
-    groups: { bases: [{ base: `ou=groups,${slapd.suffix}` }] },
     backoff: { initial: '100ms', max: '500ms' },
     ...overrides,
-  };
+  });
 }
 
 /** The bulk fixture's users have homes under /home; the demo rules mount them from /export/home. */

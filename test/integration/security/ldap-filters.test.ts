@@ -9,7 +9,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLdapSource, LdapSourceConfigSchema } from '../../../src/identity/sources/ldap/source.js';
 import type { IdentitySource } from '../../../src/identity/types.js';
-import { type Slapd, startSlapd } from '../../harness/slapd.js';
+import { ldapSourceFor, type Slapd, startSlapd } from '../../harness/slapd.js';
 import { bearer, demoConfig, TOKENS, testApp } from '../../helpers/app.js';
 
 // Entries whose names are filter syntax themselves: an unescaped name would match them or all users.
@@ -84,19 +84,10 @@ describe('a real slapd: filters always escaped, poisoned attributes never in a p
         .concat(POISONED_LDIF)
         .join('\n'),
     });
-    source = createLdapSource(
-      LdapSourceConfigSchema.parse({
-        name: 'campus',
-        type: 'ldap',
-        schema: 'rfc2307',
-        urls: [slapd.url],
-        bindDN: slapd.bindDN,
-        bindPasswordFile: slapd.bindPasswordFile,
-        users: { bases: [{ base: `ou=people,${slapd.suffix}` }] },
-        groups: { bases: [{ base: `ou=groups,${slapd.suffix}` }] },
-      }),
-      { log: pino({ level: 'silent' }), baseDir: '.' },
-    );
+    source = createLdapSource(LdapSourceConfigSchema.parse(ldapSourceFor(slapd)), {
+      log: pino({ level: 'silent' }),
+      baseDir: '.',
+    });
   });
   afterAll(async () => {
     await source?.close();
@@ -106,18 +97,7 @@ describe('a real slapd: filters always escaped, poisoned attributes never in a p
   const appPlan = async (name: string) => {
     const app = await testApp(
       demoConfig({
-        sources: [
-          {
-            name: 'campus',
-            type: 'ldap',
-            schema: 'rfc2307',
-            urls: [slapd.url],
-            bindDN: slapd.bindDN,
-            bindPasswordFile: slapd.bindPasswordFile,
-            users: { bases: [{ base: `ou=people,${slapd.suffix}` }] },
-            groups: { bases: [{ base: `ou=groups,${slapd.suffix}` }] },
-          },
-        ] as never,
+        sources: [ldapSourceFor(slapd)] as never,
         data: [
           {
             name: 'proposal',
