@@ -14,7 +14,7 @@ import { join, resolve } from 'node:path';
 import autocannon from 'autocannon';
 import YAML from 'yaml';
 import { sha256Hex } from '../src/config/schema.js';
-import { bulkFixture, freePort, ldapSourceFor, startSlapd } from '../test/harness/slapd.js';
+import { bulkFixture, bulkMountRules, freePort, ldapSourceFor, startSlapd } from '../test/harness/slapd.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const NODE = process.execPath;
@@ -104,23 +104,7 @@ function idmountConfig(name: string, source: object, cache: object): string {
       },
       sources: [source],
       cache,
-      home: {
-        from: 'template',
-        template: '/export/home/{username}',
-        allowedRoots: ['/export/home'],
-        volume: { nfs: { server: 'nfs-home.example.org' } },
-        mountPath: '/home/jovyan/home',
-      },
-      data: [
-        {
-          name: 'group',
-          fromGroup: '^group(?<n>[0-9]+)$',
-          path: '/data/groups/{n}',
-          mountPath: '/home/jovyan/data/{n}',
-          allowedRoots: ['/data/groups'],
-          volume: { nfs: { server: 'nfs-data.example.org' } },
-        },
-      ],
+      ...bulkMountRules,
     }),
   );
   return file;

@@ -10,6 +10,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { loadConfig } from '../src/config/load.js';
 import { ROOT, scratchDir, serveIdmount, writeYaml } from '../test/helpers/serve.js';
 
 const ST = resolve(ROOT, '.venv-contract/bin/st');
@@ -69,6 +70,7 @@ export async function runContract(stArgs: string[]): Promise<number> {
       '',
     ].join('\n'),
   );
+  const demo = loadConfig(undefined).config;
   const config = writeYaml(dir, 'config.yaml', {
     server: { host: '127.0.0.1', port: 8080 },
     logging: { level: 'warn' },
@@ -84,33 +86,9 @@ export async function runContract(stArgs: string[]): Promise<number> {
       rateLimit: { max: 1_000_000, window: '1m' },
     },
     sources: [{ name: 'contract', type: 'file', path: 'directory.yaml' }],
-    home: {
-      from: 'attribute',
-      rewrite: [{ from: '^/home/', to: '/export/home/' }],
-      allowedRoots: ['/export/home'],
-      volume: { nfs: { server: 'nfs-home.example.org' } },
-      mountPath: '/home/jovyan/home',
-    },
-    data: [
-      {
-        name: 'proposal',
-        fromGroup: '^proposal-(?<proposal>[a-z]{2}[0-9]{4,6})$',
-        path: '/data/visitor/{proposal}',
-        mountPath: '/home/jovyan/data/{proposal}',
-        readOnly: true,
-        allowedRoots: ['/data/visitor'],
-        volume: { nfs: { server: 'nfs-data.example.org' } },
-      },
-      {
-        name: 'beamline',
-        fromGroup: '^beamline-(?<beamline>[a-z0-9]+)$',
-        path: '/data/beamlines/{beamline}',
-        mountPath: '/home/jovyan/beamlines/{beamline}',
-        readOnly: false,
-        allowedRoots: ['/data/beamlines'],
-        volume: { nfs: { server: 'nfs-data.example.org' } },
-      },
-    ],
+    // The embedded demo's home and data rules: plans with mounts, skipped rules and confinement.
+    home: demo.home,
+    data: demo.data,
   });
 
   const service = await serveIdmount(config);

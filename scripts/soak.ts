@@ -12,7 +12,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { bulkFixture, ldapSourceFor, startSlapd } from '../test/harness/slapd.js';
+import { bulkFixture, bulkMountRules, ldapSourceFor, startSlapd } from '../test/harness/slapd.js';
 import { scratchDir, serveIdmount, writeYaml } from '../test/helpers/serve.js';
 
 interface AutocannonRequest {
@@ -77,24 +77,7 @@ export async function soak(options: {
     // Short TTLs so the run keeps missing the cache (and refilling it) instead of settling into hits.
     cache: { ttl: '20s', negativeTtl: '5s', staleIfError: '1h' },
     policy: { minUid: 1000, minGid: 1000 },
-    home: {
-      from: 'template',
-      template: '/export/home/{username}',
-      allowedRoots: ['/export/home'],
-      volume: { nfs: { server: 'nfs-home.example.org' } },
-      mountPath: '/home/jovyan/home',
-    },
-    data: [
-      {
-        name: 'group',
-        fromGroup: '^group(?<n>[0-9]+)$',
-        path: '/data/groups/{n}',
-        mountPath: '/home/jovyan/groups/{n}',
-        readOnly: true,
-        allowedRoots: ['/data/groups'],
-        volume: { nfs: { server: 'nfs-data.example.org' } },
-      },
-    ],
+    ...bulkMountRules,
   });
   const service = await serveIdmount(config);
 

@@ -1,6 +1,6 @@
 // Memory: the RSS of one idmount app after it has cached N distinct identities (default 100 000),
 // each with a home mount, two proposal mounts and its plan serialised. Run with --expose-gc.
-import { parseConfig } from '../../dist/config/load.js';
+import { loadConfig, parseConfig } from '../../dist/config/load.js';
 import { buildApp } from '../../dist/http/app.js';
 import type { IdentitySource } from '../../dist/identity/types.js';
 
@@ -38,28 +38,15 @@ const synthetic: IdentitySource = {
   close: async () => {},
 };
 
+const demo = loadConfig(undefined).config;
 const config = parseConfig(
   {
     auth: { disabled: true },
     sources: [{ name: 'synthetic', type: 'file', path: '/dev/null' }],
     cache: { maxEntries: count + 1000 },
-    home: {
-      from: 'attribute',
-      rewrite: [{ from: '^/home/', to: '/export/home/' }],
-      allowedRoots: ['/export/home'],
-      volume: { nfs: { server: 'nfs-home.example.org' } },
-      mountPath: '/home/jovyan/home',
-    },
-    data: [
-      {
-        name: 'proposal',
-        fromGroup: '^proposal-(?<proposal>[a-z]{2}[0-9]{4,6})$',
-        path: '/data/visitor/{proposal}',
-        mountPath: '/home/jovyan/data/{proposal}',
-        allowedRoots: ['/data/visitor'],
-        volume: { nfs: { server: 'nfs-data.example.org' } },
-      },
-    ],
+    // The embedded demo's rules: a home mount and a mount per proposal group.
+    home: demo.home,
+    data: demo.data,
   },
   'bench',
 );

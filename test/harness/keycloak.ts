@@ -5,10 +5,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import net from 'node:net';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from './ports.js';
 
 const INSTALL_HINT = 'run `npm run test:deps` (scripts/test-deps/30-keycloak.sh fetches it with Maven)';
 const SUPPORTED_JAVA = [25, 21, 17]; // Keycloak 26 runs on the Java LTS releases 17, 21 and 25.
@@ -59,17 +59,6 @@ export function findJavaHome(): string {
     throw new Error(`No Java 17, 21 or 25 found (JAVA_HOME or /usr/lib/jvm): ${INSTALL_HINT}.`);
   }
   return best.home;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 export interface KeycloakEndpoint {

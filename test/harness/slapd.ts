@@ -10,6 +10,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { freePort } from './ports.js';
 
 const run = promisify(execFile);
 
@@ -184,6 +185,31 @@ export function bulkFixture(options: {
   return { users, groups };
 }
 
+/**
+ * Mount rules that fit bulkFixture's users: a templated home, and one read-only data mount per
+ * `group<N>` the user belongs to. Shared by the bench and the soak so both plan the same mounts.
+ */
+export const bulkMountRules = {
+  home: {
+    from: 'template' as const,
+    template: '/export/home/{username}',
+    allowedRoots: ['/export/home'],
+    volume: { nfs: { server: 'nfs-home.example.org' } },
+    mountPath: '/home/jovyan/home',
+  },
+  data: [
+    {
+      name: 'group',
+      fromGroup: '^group(?<n>[0-9]+)$',
+      path: '/data/groups/{n}',
+      mountPath: '/home/jovyan/groups/{n}',
+      readOnly: true,
+      allowedRoots: ['/data/groups'],
+      volume: { nfs: { server: 'nfs-data.example.org' } },
+    },
+  ],
+};
+
 // ---------------------------------------------------------------------------------------------
 // TLS material
 
@@ -254,16 +280,7 @@ export async function makeTlsMaterial(dir: string): Promise<TlsMaterial> {
 // ---------------------------------------------------------------------------------------------
 // The server
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from './ports.js';
 
 export interface SlapdOptions {
   schema: LdapSchema;

@@ -13,6 +13,7 @@ import {
   type GroupEntry,
   type GroupResolver,
   type LdapFlavour,
+  MaxGroupsSchema,
   SearchBaseSchema,
   toSearchBases,
 } from '../ldap/directory.js';
@@ -187,12 +188,7 @@ export const AdSourceConfigSchema = z
           .describe(
             'Group searches are paged (RFC 2696); AD returns at most 1000 entries per page by default.',
           ),
-        maxGroups: z
-          .number()
-          .int()
-          .min(1)
-          .default(2000)
-          .describe('Most groups read for one user; more are cut and the cut noted in explain traces.'),
+        maxGroups: MaxGroupsSchema,
       })
       .prefault({})
       .describe('Group search.'),

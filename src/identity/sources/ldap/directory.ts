@@ -47,6 +47,14 @@ export interface SearchBase {
 }
 
 /** Parses configured bases, putting in the flavour's default filter where none is given. */
+/** How many groups one lookup may read (ldap and ad alike). */
+export const MaxGroupsSchema = z
+  .number()
+  .int()
+  .min(1)
+  .default(2000)
+  .describe('Most groups read for one user; more are cut and the cut noted in explain traces.');
+
 export const toSearchBases = (bases: SearchBaseConfig[], defaultFilter: string): SearchBase[] =>
   bases.map((b) => ({
     base: b.base,

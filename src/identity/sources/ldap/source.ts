@@ -15,6 +15,7 @@ import {
 import {
   createLdapDirectory,
   type LdapFlavour,
+  MaxGroupsSchema,
   memberDnGroups,
   memberUidGroups,
   SearchBaseSchema,
@@ -116,12 +117,7 @@ export const LdapSourceConfigSchema = z
           .describe(
             'Group searches are paged (RFC 2696) with this page size, so big results never hit server limits.',
           ),
-        maxGroups: z
-          .number()
-          .int()
-          .min(1)
-          .default(2000)
-          .describe('Most groups read for one user; more are cut and the cut noted in explain traces.'),
+        maxGroups: MaxGroupsSchema,
       })
       .prefault({})
       .describe('Group search.'),
