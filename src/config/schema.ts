@@ -88,7 +88,9 @@ const AuthSchema = z
     rateLimit: z
       .strictObject({
         max: z.number().int().positive().default(600).describe('Requests per caller per window.'),
-        window: Duration.default(60_000).describe('Rate-limit window.'),
+        window: Duration.default(60_000)
+          .refine((ms) => ms >= 1000, 'the rate-limit window must be at least 1s')
+          .describe('Rate-limit window (fixed, per caller).'),
       })
       .prefault({})
       .describe(

@@ -1,7 +1,6 @@
 // buildApp: the whole service as a Fastify instance that never listens by itself. The server
 // (src/server.ts) and the tests (app.inject) both start from here.
 
-import rateLimit from '@fastify/rate-limit';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyServerOptions } from 'fastify';
@@ -18,6 +17,7 @@ import { authPlugin, type TokenVerifier } from './auth.js';
 import { metricsPlugin } from './metrics.js';
 import { createOidcVerifier } from './oidc.js';
 import { registerProblemHandlers } from './problem.js';
+import { rateLimitHook } from './rate-limit.js';
 import { resolverPlugin } from './resolver-plugin.js';
 import { healthRoutes } from './routes/health.js';
 import { usersRoutes } from './routes/users.js';
@@ -95,13 +95,11 @@ export async function buildApp(config: Config, deps: AppDeps) {
   await app.register(resolverPlugin, { config, baseDir: deps.baseDir, sources: deps.sources, now: deps.now });
 
   await app.register(async (api) => {
-    // Per caller: a leaked or runaway token cannot starve the hub. Keyed after authentication.
-    await api.register(rateLimit, {
-      hook: 'preHandler',
-      max: config.auth.rateLimit.max,
-      timeWindow: config.auth.rateLimit.window,
-      keyGenerator: (request) => request.principal?.name ?? request.ip,
-    });
+    // Per caller, keyed after authentication (route onRequest hooks run before preHandler).
+    api.addHook(
+      'preHandler',
+      rateLimitHook({ max: config.auth.rateLimit.max, windowMs: config.auth.rateLimit.window }),
+    );
     await api.register(usersRoutes);
   });
   await app.register(healthRoutes);

@@ -52,9 +52,6 @@ export function registerProblemHandlers(app: FastifyInstance) {
       );
     }
     const status = err.statusCode ?? 500;
-    if (status === 429) {
-      return sendProblem(reply, request, new IdmountError('RATE_LIMITED', err.message, { retryAfter: 60 }));
-    }
     if (status < 500) {
       // Fastify's own client errors (bad URL encoding, body too large, unsupported media type).
       return reply

@@ -211,25 +211,33 @@ export function createResolver<D>(options: ResolverOptions<D>) {
     return new CachedResolution(entry.identity, derivedFor(name, entry), entry.attempts, cache, stale);
   }
 
-  async function resolve(name: string): Promise<Resolution<D>> {
-    const cached = entries.get(name);
-    if (cached !== undefined) {
-      const fresh = cached.kind === 'found' ? limits.ttl : limits.negativeTtl;
-      if (age(cached) < fresh) {
-        if (
-          cached.kind === 'found' &&
-          limits.refreshAhead > 0 &&
-          age(cached) >= fresh * limits.refreshAhead &&
-          !inFlight.has(name)
-        ) {
-          fetchOnce(name).catch((err) =>
-            log.warn({ err, user: name }, 'refresh-ahead failed; serving cached identity'),
-          );
-          return answer(cached, name, 'refresh');
-        }
-        return answer(cached, name, 'hit');
-      }
+  /**
+   * The answer from the cache alone, synchronously: a fresh identity (starting a refresh-ahead when
+   * it is due), or USER_NOT_FOUND for a fresh negative entry; undefined when the directory must be
+   * asked. The spawn path tries this first so a cache hit costs no promise.
+   */
+  function cached(name: string): Resolution<D> | undefined {
+    const entry = entries.get(name);
+    if (entry === undefined) return undefined;
+    const fresh = entry.kind === 'found' ? limits.ttl : limits.negativeTtl;
+    if (age(entry) >= fresh) return undefined;
+    if (
+      entry.kind === 'found' &&
+      limits.refreshAhead > 0 &&
+      age(entry) >= fresh * limits.refreshAhead &&
+      !inFlight.has(name)
+    ) {
+      fetchOnce(name).catch((err) =>
+        log.warn({ err, user: name }, 'refresh-ahead failed; serving cached identity'),
+      );
+      return answer(entry, name, 'refresh');
     }
+    return answer(entry, name, 'hit');
+  }
+
+  async function resolve(name: string): Promise<Resolution<D>> {
+    const hit = cached(name);
+    if (hit !== undefined) return hit;
     try {
       return answer(await fetchOnce(name), name, 'miss');
     } catch (err) {
@@ -250,6 +258,7 @@ export function createResolver<D>(options: ResolverOptions<D>) {
 
   return {
     resolve,
+    cached,
     /** Forgets a user (DELETE /users/{name}/cache); true when something was cached. */
     evict: (name: string) => {
       derivations.delete(name);

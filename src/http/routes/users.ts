@@ -85,30 +85,36 @@ export const usersRoutes: FastifyPluginAsyncZod = async (app) => {
         response: { 200: SpawnPlanSchema, ...errors(400, 401, 403, 404, 422, 429, 503) },
       },
     },
-    async (request, reply) => {
+    (request, reply) => {
       const { name } = request.params;
       const explain = request.query.explain === 'true' || request.query.explain === '1';
       // The hub's own spawns are in the request log already; an admin asking for a plan is audited.
       if (explain || request.principal?.scopes.has('users:read')) {
         request.log.info({ audit: true, caller: request.principal?.name, user: name, explain }, 'spawn plan');
       }
-      const resolution = await resolve(name);
-      const outcome = resolution.derived;
-      if (!outcome.ok) throw outcome.error;
-      reply.header('cache-control', 'no-store').header('x-idmount-cache', resolution.cache);
-      if (!explain && !resolution.stale) {
-        // The common spawn: bytes serialised once when the cache was filled.
-        // Fastify sends a string body as it is; the zod serializer only runs for objects.
-        return reply.type('application/json; charset=utf-8').send(outcome.json as unknown as SpawnPlan);
-      }
-      const full = app.plans.full(resolution.identity);
-      return {
-        ...full.plan,
-        stale: resolution.stale,
-        ...(explain && {
-          explain: { cache: resolution.cache, sources: resolution.attempts, ...full.explain },
-        }),
+      const respond = (resolution: Resolution<PlanOutcome>) => {
+        const outcome = resolution.derived;
+        if (!outcome.ok) throw outcome.error;
+        reply.headers({ 'cache-control': 'no-store', 'x-idmount-cache': resolution.cache });
+        if (!explain && !resolution.stale) {
+          // The common spawn: bytes serialised once when the cache was filled.
+          // Fastify sends a string body as it is; the zod serializer only runs for objects.
+          reply.type('application/json; charset=utf-8').send(outcome.json as unknown as SpawnPlan);
+          return undefined;
+        }
+        const full = app.plans.full(resolution.identity);
+        return {
+          ...full.plan,
+          stale: resolution.stale,
+          ...(explain && {
+            explain: { cache: resolution.cache, sources: resolution.attempts, ...full.explain },
+          }),
+        };
       };
+      app.checkUsername(name);
+      // A cache hit is answered synchronously; only a miss waits for the directory.
+      const hit = app.resolver.cached(name);
+      return hit === undefined ? app.resolver.resolve(name).then(respond) : respond(hit);
     },
   );
 

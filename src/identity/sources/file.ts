@@ -1,6 +1,6 @@
 // The `file` source: a YAML/JSON directory document, or classic passwd + group files (getent
 // format). Files are re-read when they change; a broken file on reload keeps the last good data.
-import { readFileSync, unwatchFile, watchFile } from 'node:fs';
+import { readFileSync, type Stats, stat, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
@@ -132,7 +132,22 @@ export function createFileSource(config: FileSourceConfig, ctx: SourceContext): 
   const log = ctx.log.child({ source: config.name });
   let health: SourceHealth = { up: true, since: new Date().toISOString() };
 
+  // What each file looked like when it was last read. The poller compares against this, not
+  // against its own first stat (taken asynchronously, possibly after a change it would then miss).
+  // Stat before reading: a change in between costs one extra reload, never a missed one.
+  const loadedVersion = new Map<string, string>();
+  const version = (stats: Stats) => `${stats.ino}:${stats.size}:${stats.mtimeMs}`;
+
   const load = (): Snapshot => {
+    for (const f of files) {
+      let seen = 'unreadable';
+      try {
+        seen = version(statSync(f));
+      } catch {
+        // readFileSync below says why.
+      }
+      loadedVersion.set(f, seen);
+    }
     const [first, second] = files.map((f) => readFileSync(f, 'utf8'));
     // An empty file is a half-written or truncated one far more often than a directory with no
     // users: taking it would answer 404 for everyone while looking healthy.
@@ -159,11 +174,16 @@ export function createFileSource(config: FileSourceConfig, ctx: SourceContext): 
       log.error({ err }, 'directory file reload failed; keeping the last good data');
     }
   };
-  for (const file of files) {
-    watchFile(file, { interval: config.reloadInterval, persistent: false }, (cur, prev) => {
-      if (cur.mtimeMs !== prev.mtimeMs || cur.size !== prev.size || cur.ino !== prev.ino) reload();
-    });
-  }
+  // Stat polling (survives ConfigMap symlink swaps, unlike inotify). A file that cannot be
+  // stat'ed counts as changed, so the failed reload shows in /readyz.
+  const poll = setInterval(() => {
+    for (const file of files) {
+      stat(file, (err, stats) => {
+        if ((err === null ? version(stats) : 'unreadable') !== loadedVersion.get(file)) reload();
+      });
+    }
+  }, config.reloadInterval);
+  poll.unref();
 
   return {
     name: config.name,
@@ -215,7 +235,7 @@ export function createFileSource(config: FileSourceConfig, ctx: SourceContext): 
     },
     health: () => health,
     async close() {
-      for (const file of files) unwatchFile(file);
+      clearInterval(poll);
     },
   };
 }

@@ -284,6 +284,9 @@ describe('authentication and scopes', () => {
     expect(codes).toEqual([200, 200, 200, 429]);
     expect(other.statusCode).toBe(200);
     expectProblem(last, 429, 'RATE_LIMITED');
+    // The window is a minute: the caller is told to come back within it, not sooner than a second.
+    expect(Number(last.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(Number(last.headers['retry-after'])).toBeLessThanOrEqual(60);
   });
 });
 
