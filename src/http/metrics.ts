@@ -40,8 +40,8 @@ export function createMetrics() {
       pending[state]++;
     },
     lookup: (result, seconds) => {
-      lookups.inc({ result });
-      lookupSeconds.observe({ result }, seconds);
+      lookups.labels(result).inc();
+      lookupSeconds.labels(result).observe(seconds);
     },
   };
   return {

@@ -37,22 +37,23 @@ export function createPlanDeriver(config: PlanConfig) {
     /** For the cache: the plan's JSON, or the error that refuses it. */
     derive(identity: Identity): PlanOutcome {
       try {
-        return { ok: true, json: JSON.stringify(buildPlan(identity, config).plan) };
+        return { ok: true, json: JSON.stringify(buildPlan(identity, config, false).plan) };
       } catch (err) {
         if (err instanceof IdmountError) return { ok: false, error: err };
         throw err;
       }
     },
     /** The plan with its explanation; throws the IdmountError that refuses it. */
-    full: (identity: Identity): FullPlan => buildPlan(identity, config),
+    full: (identity: Identity): FullPlan => buildPlan(identity, config, true),
   };
 }
 
 export type PlanDeriver = ReturnType<typeof createPlanDeriver>;
 
-function buildPlan(identity: Identity, config: PlanConfig): FullPlan {
+/** The plan; with `explain`, also the trace of how it was reached (not needed for the cache). */
+function buildPlan(identity: Identity, config: PlanConfig, explain: boolean): FullPlan {
   const checked = checkIdentity(identity, config.policy);
-  const mounts = planMounts(checked, { home: config.home, data: config.data });
+  const mounts = planMounts(checked, { home: config.home, data: config.data }, explain);
   const notes = [...identity.notes];
   const home = mounts.containerHome ?? FALLBACK_HOME;
   if (mounts.containerHome === undefined) notes.push(`no home rule: HOME is ${FALLBACK_HOME}`);
@@ -105,6 +106,7 @@ function buildPlan(identity: Identity, config: PlanConfig): FullPlan {
     source: identity.origin.uid ?? 'unknown',
     stale: false,
   };
+  if (!explain) return { plan, explain: { origin: {}, rules: [], droppedGroups: [], notes: [] } };
   const origin = Object.fromEntries(
     Object.entries(identity.origin).filter(([, v]) => v !== undefined),
   ) as Record<string, string>;

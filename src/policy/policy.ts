@@ -40,6 +40,17 @@ export function createUsernameCheck(policy: PolicyConfig) {
   };
 }
 
+// The policy is frozen config: build its allow-set once, not once per identity.
+const allowSets = new WeakMap<PolicyConfig, ReadonlySet<number>>();
+function alwaysAllowed(policy: PolicyConfig): ReadonlySet<number> {
+  let set = allowSets.get(policy);
+  if (set === undefined) {
+    set = new Set(policy.alwaysAllowGids);
+    allowSets.set(policy, set);
+  }
+  return set;
+}
+
 /** Applies the uid/gid floors and ceilings. Throws POLICY_VIOLATION for the user's own ids. */
 export function checkIdentity(identity: Identity, policy: PolicyConfig): CheckedIdentity {
   const { uid, gid } = identity;
@@ -64,7 +75,7 @@ export function checkIdentity(identity: Identity, policy: PolicyConfig): Checked
     );
   }
 
-  const allowed = new Set(policy.alwaysAllowGids);
+  const allowed = alwaysAllowed(policy);
   const keptGroups: DirectoryGroup[] = [];
   const droppedGroups: DroppedGroup[] = [];
   const supplemental = new Set<number>();

@@ -246,6 +246,30 @@ describe('data rules', () => {
     expect(new Set(first.volumes.map((v) => v.name)).size).toBe(2);
   });
 
+  it('refuses a plan in which two different directories would get the same volume name', () => {
+    // group7584 and group20813 are two of the names whose volume-name hashes coincide (found by search).
+    const rule = {
+      name: 'group',
+      fromGroup: '^group(?<n>[0-9]+)$',
+      path: '/data/groups/{n}',
+      mountPath: '/home/jovyan/groups/{n}',
+      allowedRoots: ['/data/groups'],
+      volume: NFS,
+    };
+    const one = (n: number) => plan({ groups: [{ name: `group${n}`, gid: 40_000 + n }], data: [rule] });
+    expect(one(7584).volumes[0]?.name).toBe(one(20813).volumes[0]?.name);
+    const both = () =>
+      plan({
+        groups: [
+          { name: 'group7584', gid: 47584 },
+          { name: 'group20813', gid: 60813 },
+        ],
+        data: [rule],
+      });
+    expect(outcome(both)).toBe('POLICY_VIOLATION');
+    expect(both).toThrow(/two different volumes the name 'idmount-group-e696e0c0'/);
+  });
+
   it('mounts a PVC with the path relative to the claim root as subPath', () => {
     const result = plan({
       groups: [{ name: 'proposal-mx1234', gid: 30001 }],
