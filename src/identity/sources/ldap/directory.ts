@@ -126,10 +126,16 @@ export interface LdapFlavour {
 }
 
 const values = (entry: Entry, attribute: string): string[] => {
-  // ldapts keys entries by the attribute names as requested; servers may answer in another case.
-  const key = Object.keys(entry).find((k) => k.toLowerCase() === attribute.toLowerCase());
-  const raw = key === undefined ? undefined : entry[key];
+  // ldapts keys entries by the attribute names as the server spelt them, which is nearly always
+  // as requested; look for another case only when the exact key is missing.
+  let raw = entry[attribute];
+  if (raw === undefined) {
+    const wanted = attribute.toLowerCase();
+    const key = Object.keys(entry).find((k) => k.toLowerCase() === wanted);
+    raw = key === undefined ? undefined : entry[key];
+  }
   if (raw === undefined) return [];
+  if (typeof raw === 'string') return [raw];
   const list = Array.isArray(raw) ? raw : [raw];
   return list.map((v) => (Buffer.isBuffer(v) ? v.toString('utf8') : v));
 };
