@@ -43,12 +43,12 @@ function partsOf(template: string): string[] {
 }
 
 /** Fills `{name}` placeholders; every substituted value must be a safe path segment. */
-function fill(template: string, valueOf: (key: string) => string | undefined, rule: string): string {
+function fill(template: string, valueFor: (key: string) => string | undefined, rule: string): string {
   const parts = partsOf(template);
   let out = parts[0] as string;
   for (let i = 1; i < parts.length; i += 2) {
     const key = parts[i] as string;
-    const value = valueOf(key);
+    const value = valueFor(key);
     if (value === undefined) {
       throw policyViolation(`Rule '${rule}' uses {${key}}, which has no value for this user.`, { rule });
     }
@@ -174,7 +174,7 @@ export function planMounts(checked: CheckedIdentity, config: MountsConfig, expla
     uid: String(identity.uid),
     gid: String(identity.gid),
   };
-  const valueOf = (key: string) => values[key];
+  const userValue = (key: string) => values[key];
   const volumes = new Map<string, Volume>();
   const mounts: VolumeMount[] = [];
   const mountedBy = new Map<string, string>();
@@ -218,10 +218,10 @@ export function planMounts(checked: CheckedIdentity, config: MountsConfig, expla
       const rewrite = home.rewrite.find((r) => regexOf(r, r.from).test(identity.home as string));
       path = rewrite ? identity.home.replace(regexOf(rewrite, rewrite.from), rewrite.to) : identity.home;
     } else {
-      path = fill(home.template as string, valueOf, 'home');
+      path = fill(home.template as string, userValue, 'home');
     }
     path = confine(path, home, 'home');
-    containerHome = checkMountPath(fill(home.mountPath, valueOf, 'home'), 'home');
+    containerHome = checkMountPath(fill(home.mountPath, userValue, 'home'), 'home');
     add('home', home.volume, path, containerHome, home.readOnly);
     if (explain) {
       rules.push({
@@ -236,8 +236,8 @@ export function planMounts(checked: CheckedIdentity, config: MountsConfig, expla
 
   for (const rule of config.data) {
     if (rule.fromGroup === undefined) {
-      const path = confine(fill(rule.path, valueOf, rule.name), rule, rule.name);
-      const mountPath = checkMountPath(fill(rule.mountPath, valueOf, rule.name), rule.name);
+      const path = confine(fill(rule.path, userValue, rule.name), rule, rule.name);
+      const mountPath = checkMountPath(fill(rule.mountPath, userValue, rule.name), rule.name);
       add(rule.name, rule.volume, path, mountPath, rule.readOnly);
       if (explain)
         rules.push({ rule: rule.name, outcome: 'mounted', reason: 'static mount', path, mountPath });
@@ -251,14 +251,14 @@ export function planMounts(checked: CheckedIdentity, config: MountsConfig, expla
       matched += 1;
       // Named captures first, then {group}, then the user's values.
       const captures = match.groups;
-      const groupValueOf = (key: string) =>
+      const groupValue = (key: string) =>
         captures !== undefined && Object.hasOwn(captures, key)
           ? captures[key]
           : key === 'group'
             ? group.name
             : values[key];
-      const path = confine(fill(rule.path, groupValueOf, rule.name), rule, rule.name);
-      const mountPath = checkMountPath(fill(rule.mountPath, groupValueOf, rule.name), rule.name);
+      const path = confine(fill(rule.path, groupValue, rule.name), rule, rule.name);
+      const mountPath = checkMountPath(fill(rule.mountPath, groupValue, rule.name), rule.name);
       const added = add(rule.name, rule.volume, path, mountPath, rule.readOnly);
       if (explain) {
         rules.push({
