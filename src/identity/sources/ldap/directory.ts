@@ -156,8 +156,9 @@ const single = (entry: Entry, attribute: string, source: string, user: string): 
 };
 
 /** POSIX ids: plain decimal, at most 2^32-2 (2^32-1 is the kernel's "no id"). Policy refuses 0. */
+const DECIMAL_ID = /^\d{1,10}$/;
 export const parsePosixId = (text: string): number | undefined =>
-  /^\d{1,10}$/.test(text) && Number(text) <= 4_294_967_294 ? Number(text) : undefined;
+  DECIMAL_ID.test(text) && Number(text) <= 4_294_967_294 ? Number(text) : undefined;
 
 const sameDn = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
 
