@@ -23,9 +23,7 @@ const ALL_SCOPES: ReadonlySet<Scope> = new Set(['users:read', 'spawn-plan:read',
 const ANONYMOUS: Principal = Object.freeze({ name: 'anonymous', kind: 'anonymous', scopes: ALL_SCOPES });
 const BEARER = /^Bearer +([\x21-\x7e]{1,8192})$/i;
 
-export function createStaticTokenVerifier(
-  tokens: Config['auth']['tokens'],
-): (token: string) => Principal | null {
+function createStaticTokenVerifier(tokens: Config['auth']['tokens']): (token: string) => Principal | null {
   // One principal per token, built once: a request only points at it.
   const known = tokens.map((t) => ({
     digest: t.sha256.toLowerCase(),

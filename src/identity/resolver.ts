@@ -235,9 +235,8 @@ export function createResolver<D>(options: ResolverOptions<D>) {
     return answer(entry, name, 'hit');
   }
 
-  async function resolve(name: string): Promise<Resolution<D>> {
-    const hit = cached(name);
-    if (hit !== undefined) return hit;
+  /** Asks the directory (single-flight), falling back to a stale identity while a source is down. */
+  async function lookup(name: string): Promise<Resolution<D>> {
     try {
       return answer(await fetchOnce(name), name, 'miss');
     } catch (err) {
@@ -256,9 +255,15 @@ export function createResolver<D>(options: ResolverOptions<D>) {
     }
   }
 
+  /** The cached answer when there is one, else the directory's. */
+  async function resolve(name: string): Promise<Resolution<D>> {
+    return cached(name) ?? lookup(name);
+  }
+
   return {
     resolve,
     cached,
+    lookup,
     /** Forgets a user (DELETE /users/{name}/cache); true when something was cached. */
     evict: (name: string) => {
       derivations.delete(name);

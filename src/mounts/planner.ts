@@ -28,8 +28,6 @@ const SAFE_PATH = /^(?:\/[A-Za-z0-9_@+-][A-Za-z0-9._@+-]*)+$/;
 const PLACEHOLDER = /\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 const SYSTEM_DIRS = ['/etc', '/proc', '/sys', '/dev'];
 
-export const isSafeSegment = (value: string) => SAFE_SEGMENT.test(value);
-
 /** A template cut once into literal text and placeholder names (odd indexes are names). */
 const templateParts = new Map<string, string[]>();
 function partsOf(template: string): string[] {

@@ -1,10 +1,9 @@
 // The API contract, bounded for every test run: schemathesis against the real `idmount serve`
 // (scripts/contract.ts) over its served /openapi.json. `npm run contract` is the long run.
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT } from '../helpers/serve.js';
+import { ROOT, runScript } from '../helpers/serve.js';
 
 describe('the served OpenAPI document is the contract', () => {
   it('schemathesis finds no 5xx and no response off its declared status, content type, headers or schema', async () => {
@@ -14,16 +13,8 @@ describe('the served OpenAPI document is the contract', () => {
     ).toBe(true);
     // 25 examples per operation with a fixed seed: about a minute on two cores, and a failure
     // here reproduces with the same command.
-    const args = ['--import', 'tsx', 'scripts/contract.ts', '--max-examples', '25', '--seed', '20261126'];
-    const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (c) => {
-      out += c;
-    });
-    child.stderr.on('data', (c) => {
-      out += c;
-    });
-    const code = await new Promise<number | null>((r) => child.once('exit', r));
+    const args = ['scripts/contract.ts', '--max-examples', '25', '--seed', '20261126'];
+    const { code, out } = await runScript(args);
     expect(code, out).toBe(0);
     expect(out).toMatch(/Test cases:\s+\d+ generated, \d+ passed/);
   }, 240_000);

@@ -96,3 +96,20 @@ export async function serveIdmount(configFile: string, env: NodeJS.ProcessEnv = 
     },
   };
 }
+
+/** Runs a project script under Node with tsx and resolves with its exit code and all its output. */
+export async function runScript(args: string[]): Promise<{ code: number | null; out: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (c) => {
+    out += c;
+  });
+  child.stderr.on('data', (c) => {
+    out += c;
+  });
+  const code = await new Promise<number | null>((r) => child.once('exit', r));
+  return { code, out };
+}

@@ -1,33 +1,14 @@
 // The 30-second soak (scripts/soak.ts; `npm run soak` runs 5 minutes): the real `idmount serve`
 // on a real slapd at a fixed 100 requests/s of cached, uncached and unknown users. Asserts the
 // answers and the memory trend, never the speed (p50/p99 are printed, not judged).
-import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import type { SoakResult } from '../../scripts/soak.js';
-import { ROOT } from '../helpers/serve.js';
+import { runScript } from '../helpers/serve.js';
 
 describe('soak, 30 seconds', () => {
   it('answers every known user 200 and every unknown one 404, with no socket error, and memory levels off', async () => {
-    const args = [
-      '--import',
-      'tsx',
-      'scripts/soak.ts',
-      '--duration',
-      '30s',
-      '--rate',
-      '100',
-      '--users',
-      '300',
-    ];
-    const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (c) => {
-      out += c;
-    });
-    child.stderr.on('data', (c) => {
-      out += c;
-    });
-    const code = await new Promise<number | null>((r) => child.once('exit', r));
+    const args = ['scripts/soak.ts', '--duration', '30s', '--rate', '100', '--users', '300'];
+    const { code, out } = await runScript(args);
     const line = out.split('\n').find((l) => l.startsWith('SOAK_RESULT '));
     expect(line, out).toBeDefined();
     const result = JSON.parse((line as string).slice('SOAK_RESULT '.length)) as SoakResult;

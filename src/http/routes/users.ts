@@ -114,7 +114,7 @@ export const usersRoutes: FastifyPluginAsyncZod = async (app) => {
       app.checkUsername(name);
       // A cache hit is answered synchronously; only a miss waits for the directory.
       const hit = app.resolver.cached(name);
-      return hit === undefined ? app.resolver.resolve(name).then(respond) : respond(hit);
+      return hit === undefined ? app.resolver.lookup(name).then(respond) : respond(hit);
     },
   );
 

@@ -11,6 +11,7 @@ import type { IdentitySource } from '../../types.js';
 import { LdapConnectionShape, resolveConnectionSecrets } from '../ldap/connection.js';
 import {
   type GroupEntry,
+  GroupPageSizeSchema,
   type GroupResolver,
   type LdapFlavour,
   MaxGroupsSchema,
@@ -179,15 +180,9 @@ export const AdSourceConfigSchema = z
           })
           .prefault({})
           .describe('Attribute names of group entries.'),
-        pageSize: z
-          .number()
-          .int()
-          .min(1)
-          .max(10_000)
-          .default(500)
-          .describe(
-            'Group searches are paged (RFC 2696); AD returns at most 1000 entries per page by default.',
-          ),
+        pageSize: GroupPageSizeSchema.describe(
+          'Group searches are paged (RFC 2696); AD returns at most 1000 entries per page by default.',
+        ),
         maxGroups: MaxGroupsSchema,
       })
       .prefault({})

@@ -46,7 +46,9 @@ export interface SearchBase {
   filter: Filter;
 }
 
-/** Parses configured bases, putting in the flavour's default filter where none is given. */
+/** Page size of group searches (ldap and ad alike); each source says why in its description. */
+export const GroupPageSizeSchema = z.number().int().min(1).max(10_000).default(500);
+
 /** How many groups one lookup may read (ldap and ad alike). */
 export const MaxGroupsSchema = z
   .number()
@@ -55,6 +57,7 @@ export const MaxGroupsSchema = z
   .default(2000)
   .describe('Most groups read for one user; more are cut and the cut noted in explain traces.');
 
+/** Parses configured bases, putting in the flavour's default filter where none is given. */
 export const toSearchBases = (bases: SearchBaseConfig[], defaultFilter: string): SearchBase[] =>
   bases.map((b) => ({
     base: b.base,

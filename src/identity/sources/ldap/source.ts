@@ -14,6 +14,7 @@ import {
 } from './connection.js';
 import {
   createLdapDirectory,
+  GroupPageSizeSchema,
   type LdapFlavour,
   MaxGroupsSchema,
   memberDnGroups,
@@ -108,15 +109,9 @@ export const LdapSourceConfigSchema = z
           .describe(
             'rfc2307bis: levels of parent groups followed above direct groups (0 = direct only). Cycles are safe.',
           ),
-        pageSize: z
-          .number()
-          .int()
-          .min(1)
-          .max(10_000)
-          .default(500)
-          .describe(
-            'Group searches are paged (RFC 2696) with this page size, so big results never hit server limits.',
-          ),
+        pageSize: GroupPageSizeSchema.describe(
+          'Group searches are paged (RFC 2696) with this page size, so big results never hit server limits.',
+        ),
         maxGroups: MaxGroupsSchema,
       })
       .prefault({})
