@@ -1,5 +1,8 @@
 // Memory: the RSS of one idmount app after it has cached N distinct identities (default 100 000),
-// each with a home mount, two proposal mounts and its plan serialised. Run with --expose-gc.
+// each with a home mount, two proposal mounts and its plan serialised, with the product's own
+// defaults: no node flags, and the cache's own trim after the fill burst (cache.trimAfterIdle).
+import { Writable } from 'node:stream';
+import pino from 'pino';
 import { loadConfig, parseConfig } from '../../dist/config/load.js';
 import { buildApp } from '../../dist/http/app.js';
 import type { IdentitySource } from '../../dist/identity/types.js';
@@ -50,37 +53,41 @@ const config = parseConfig(
   },
   'bench',
 );
-const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
-const app = await buildApp(config, { baseDir: '/', logger: false, sources: [synthetic] });
+// The app's log, kept in memory: the bench waits for the trim's own log line.
+const lines: string[] = [];
+const logger = pino(
+  { level: 'info' },
+  new Writable({
+    write(chunk, _encoding, done) {
+      lines.push(String(chunk));
+      done();
+    },
+  }),
+);
+const trimmed = () => lines.map((l) => JSON.parse(l)).find((l) => l.msg?.includes('returned to the OS'));
+const app = await buildApp(config, { baseDir: '/', loggerInstance: logger, sources: [synthetic] });
 await app.ready();
-gc();
 const before = process.memoryUsage();
 for (let i = 0; i < count; i++) await app.resolver.resolve(`user${i}`);
-// Let V8's memory reducer return the pages the fill's garbage grew the heap by, as it does in a
-// replica between spawns, then collect.
-for (let i = 0; i < 3; i++) {
-  await new Promise((r) => setTimeout(r, 500));
-  gc();
-}
+const filled = process.memoryUsage();
+// The replica goes quiet after the burst; its trim runs cache.trimAfterIdle (10 s) later.
+const deadline = Date.now() + config.cache.trimAfterIdle + 20_000;
+while (trimmed() === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+const trim = trimmed();
+if (trim === undefined) throw new Error('the cache did not trim the heap after the fill');
+await new Promise((r) => setTimeout(r, 500));
 const after = process.memoryUsage();
-// What V8 gives back when it is asked to reduce memory (it keeps the freed pages of the fill
-// pooled otherwise): context for the figure above, not a substitute for it.
-(globalThis as { gc?: (options: object) => void }).gc?.({
-  type: 'major',
-  execution: 'sync',
-  flavor: 'last-resort',
-});
-const reduced = process.memoryUsage();
 const plan = (await app.resolver.resolve('user1')).derived;
 process.stdout.write(
   `${JSON.stringify({
     users: count,
     cached: app.resolver.size(),
     rssBeforeMB: before.rss / 2 ** 20,
+    rssFilledMB: filled.rss / 2 ** 20,
     rssAfterMB: after.rss / 2 ** 20,
     heapAfterMB: after.heapUsed / 2 ** 20,
-    rssReducedMB: reduced.rss / 2 ** 20,
     heapTotalMB: after.heapTotal / 2 ** 20,
+    trimPauseMs: trim.pauseMs,
     externalMB: after.external / 2 ** 20,
     planBytes: plan.ok ? plan.json.length : 0,
   })}\n`,

@@ -128,6 +128,9 @@ const CacheSchema = z
       .describe(
         'Spawn plans kept serialised for the most recently used users (a spawn burst); others are rebuilt from the cached identity on their next spawn.',
       ),
+    trimAfterIdle: Duration.default(10_000).describe(
+      'After a burst of at least 1000 directory lookups, once none has happened for this long, one full garbage collection returns the memory the burst used to the OS (a pause of about 0.2 s with 100 000 cached users). 0 turns it off.',
+    ),
   })
   .prefault({});
 

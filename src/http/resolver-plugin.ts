@@ -2,6 +2,7 @@
 import fp from 'fastify-plugin';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
+import { createHeapTrimmer } from '../heap-trim.js';
 import type { Resolver } from '../identity/resolver.js';
 import { createIdentityService } from '../identity/service.js';
 import type { IdentitySource } from '../identity/types.js';
@@ -29,11 +30,19 @@ export const resolverPlugin = fp(
     const { config } = opts;
     // Fastify's logger is pino; its declared type is a narrower interface.
     const log = app.log as unknown as Logger;
+    const trimmer = createHeapTrimmer({ idleMs: config.cache.trimAfterIdle, log });
+    const events = app.metrics.events;
     const { sources, plans, resolver, checkUsername } = createIdentityService(config, {
       log,
       baseDir: opts.baseDir,
       sources: opts.sources,
-      events: app.metrics.events,
+      events: {
+        cache: events.cache,
+        lookup(result, seconds) {
+          events.lookup(result, seconds);
+          trimmer.noteFill();
+        },
+      },
       now: opts.now,
     });
     app.metrics.observe({
@@ -43,7 +52,10 @@ export const resolverPlugin = fp(
     app.decorate('resolver', resolver);
     app.decorate('plans', plans);
     app.decorate('checkUsername', checkUsername);
-    app.addHook('onClose', async () => resolver.close());
+    app.addHook('onClose', async () => {
+      trimmer.close();
+      await resolver.close();
+    });
   },
   { name: 'idmount-resolver', dependencies: ['idmount-metrics'] },
 );

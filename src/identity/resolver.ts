@@ -2,8 +2,9 @@
 // TTLs, refresh-ahead, single-flight per name, and stale-if-error when a source is down.
 // Whatever is derived from an identity (the spawn plan's JSON) is computed once per cache fill by
 // `derive` and kept for the hottest `cache.planEntries` users, so a cached spawn is two map
-// lookups and a write. Identities are stored as JSON strings: a string costs a third of the
-// object graph it encodes, which is what lets 100 000 users fit in one replica.
+// lookups and a write. Identities are stored packed (see `pack`): one short JSON array per user,
+// with the field names, the per-field origin and the attempt list shared — a string costs a
+// fraction of the object graph it encodes, which is what lets 100 000 users fit in one replica.
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
@@ -18,7 +19,7 @@ export interface SourceAttempt {
 }
 
 type Entry =
-  | { kind: 'found'; identity: string; attempts: SourceAttempt[]; fetchedAt: number }
+  | { kind: 'found'; identity: string; origin: Origin; attempts: SourceAttempt[]; fetchedAt: number }
   | { kind: 'missing'; attempts: SourceAttempt[]; fetchedAt: number };
 
 export interface Resolution<D> {
@@ -47,6 +48,53 @@ export interface ResolverOptions<D> {
 
 const FIELDS = ['uid', 'gid', 'home', 'gecos', 'groups'] as const;
 
+type Origin = Identity['origin'];
+
+/**
+ * An identity as the cache keeps it: `[name, uid, gid, home, gecos, shell, [group, gid, ...],
+ * primaryGroupName, notes]` as JSON (absent fields as null), its origin kept beside it and shared.
+ */
+function pack(identity: Identity): string {
+  const groups: (string | number)[] = [];
+  for (const g of identity.groups) groups.push(g.name, g.gid);
+  return JSON.stringify([
+    identity.name,
+    identity.uid,
+    identity.gid,
+    identity.home ?? null,
+    identity.gecos ?? null,
+    identity.shell ?? null,
+    groups,
+    identity.primaryGroupName ?? null,
+    identity.notes,
+  ]);
+}
+
+type Packed = [
+  string,
+  number,
+  number,
+  string | null,
+  string | null,
+  string | null,
+  (string | number)[],
+  string | null,
+  string[],
+];
+
+function unpack(json: string, origin: Origin): Identity {
+  const [name, uid, gid, home, gecos, shell, flat, primaryGroupName, notes] = JSON.parse(json) as Packed;
+  const groups: Identity['groups'] = [];
+  for (let i = 0; i < flat.length; i += 2)
+    groups.push({ name: flat[i] as string, gid: flat[i + 1] as number });
+  const identity: Identity = { name, uid, gid, groups, origin: { ...origin }, notes };
+  if (home !== null) identity.home = home;
+  if (gecos !== null) identity.gecos = gecos;
+  if (shell !== null) identity.shell = shell;
+  if (primaryGroupName !== null) identity.primaryGroupName = primaryGroupName;
+  return identity;
+}
+
 export function createResolver<D>(options: ResolverOptions<D>) {
   const { sources, cache: limits, derive, log } = options;
   const now = options.now ?? Date.now;
@@ -66,11 +114,22 @@ export function createResolver<D>(options: ResolverOptions<D>) {
     }
     return shared;
   };
+  // Likewise the per-field origin ("every field from X" for nearly everyone).
+  const origins = new Map<string, Origin>();
+  const internOrigin = (origin: Origin) => {
+    const key = `${origin.uid}\0${origin.gid}\0${origin.home}\0${origin.gecos}\0${origin.groups}`;
+    let shared = origins.get(key);
+    if (shared === undefined) {
+      shared = Object.freeze(origin);
+      if (origins.size < 1000) origins.set(key, shared);
+    }
+    return shared;
+  };
 
   function derivedFor(name: string, entry: Entry & { kind: 'found' }, identity?: Identity): D {
     const memo = derivations.get(name);
     if (memo !== undefined && memo.fetchedAt === entry.fetchedAt) return memo.value;
-    const value = derive(identity ?? (JSON.parse(entry.identity) as Identity));
+    const value = derive(identity ?? unpack(entry.identity, entry.origin));
     derivations.set(name, { fetchedAt: entry.fetchedAt, value });
     return value;
   }
@@ -88,7 +147,8 @@ export function createResolver<D>(options: ResolverOptions<D>) {
       events?.lookup('found', elapsed());
       const entry = {
         kind: 'found' as const,
-        identity: JSON.stringify(identity),
+        identity: pack(identity),
+        origin: internOrigin(identity.origin),
         attempts: intern(attempts),
         fetchedAt: now(),
       };
@@ -208,7 +268,14 @@ export function createResolver<D>(options: ResolverOptions<D>) {
       throw userNotFound(name);
     }
     events?.cache(cache);
-    return new CachedResolution(entry.identity, derivedFor(name, entry), entry.attempts, cache, stale);
+    return new CachedResolution(
+      entry.identity,
+      entry.origin,
+      derivedFor(name, entry),
+      entry.attempts,
+      cache,
+      stale,
+    );
   }
 
   /**
@@ -282,18 +349,21 @@ export type Resolver<D> = ReturnType<typeof createResolver<D>>;
 /** A class rather than an object literal with a getter: this is built on every cached spawn. */
 class CachedResolution<D> implements Resolution<D> {
   #json: string;
+  #origin: Origin;
   #identity: Identity | undefined;
   constructor(
     json: string,
+    origin: Origin,
     readonly derived: D,
     readonly attempts: SourceAttempt[],
     readonly cache: CacheState,
     readonly stale: boolean,
   ) {
     this.#json = json;
+    this.#origin = origin;
   }
   get identity(): Identity {
-    this.#identity ??= JSON.parse(this.#json) as Identity;
+    this.#identity ??= unpack(this.#json, this.#origin);
     return this.#identity;
   }
 }

@@ -43,6 +43,7 @@ function setup(
       refreshAhead: 0,
       maxEntries: 1000,
       planEntries: 1000,
+      trimAfterIdle: 0,
       ...cache,
     },
     derive: (identity) => {
@@ -71,6 +72,45 @@ describe('resolver cache', () => {
     clock.now += 1;
     expect((await resolver.resolve('alice')).cache).toBe('miss');
     expect(state.lookups).toBe(2);
+  });
+
+  it('gives back from the cache exactly the identity the source gave', async () => {
+    const { resolver, users } = setup();
+    users.set('bob', {
+      name: 'bob',
+      uid: 20002,
+      gid: 20002,
+      gecos: '',
+      shell: '/bin/zsh',
+      groups: [
+        { name: 'bob', gid: 20002 },
+        { name: 'grüppe "x"', gid: 4_294_967_294 },
+      ],
+      primaryGroupName: 'bob',
+      notes: ['mail: bob@example.org'],
+    });
+    const miss = await resolver.resolve('bob');
+    const hit = await resolver.resolve('bob');
+    expect(hit.cache).toBe('hit');
+    expect(hit.identity).toStrictEqual(miss.identity);
+    expect(hit.identity).toStrictEqual({
+      name: 'bob',
+      uid: 20002,
+      gid: 20002,
+      gecos: '',
+      shell: '/bin/zsh',
+      groups: [
+        { name: 'bob', gid: 20002 },
+        { name: 'grüppe "x"', gid: 4_294_967_294 },
+      ],
+      primaryGroupName: 'bob',
+      origin: { uid: 'scripted', gid: 'scripted', home: undefined, gecos: 'scripted', groups: 'scripted' },
+      notes: ['mail: bob@example.org'],
+    });
+    // Each answer's identity is its own object: a caller changing it changes no other answer.
+    hit.identity.origin.uid = 'changed';
+    hit.identity.groups.pop();
+    expect((await resolver.resolve('bob')).identity).toStrictEqual(miss.identity);
   });
 
   it('derives the plan once per cache fill, not per request', async () => {
@@ -178,6 +218,7 @@ describe('source chain', () => {
         refreshAhead: 0,
         maxEntries: 10,
         planEntries: 10,
+        trimAfterIdle: 0,
       },
       merge,
       derive: () => null,
