@@ -44,12 +44,20 @@ export function createHeapTrimmer(options: { idleMs: number; log: Logger; gc?: G
   let fills = 0;
   let lastFill = 0;
   let timer: NodeJS.Timeout | undefined;
+  let failed = false;
 
   const trim = () => {
-    gc ??= exposedGc();
     const before = process.memoryUsage.rss();
     const started = performance.now();
-    gc({ type: 'major', execution: 'sync', flavor: 'last-resort' });
+    try {
+      gc ??= exposedGc();
+      gc({ type: 'major', execution: 'sync', flavor: 'last-resort' });
+    } catch (err) {
+      // Only memory is at stake: never let the trim take the service down. Not tried again.
+      log.warn({ err }, 'could not trim the heap after a burst of cache fills; trimming is off');
+      failed = true;
+      return;
+    }
     const toMB = (bytes: number) => Math.round(bytes / 2 ** 20);
     log.info(
       {
@@ -75,6 +83,7 @@ export function createHeapTrimmer(options: { idleMs: number; log: Logger; gc?: G
 
   return {
     noteFill() {
+      if (failed) return;
       fills += 1;
       lastFill = Date.now();
       if (timer === undefined && fills >= MIN_FILLS) timer = setTimeout(check, idleMs).unref();

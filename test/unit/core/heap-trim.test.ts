@@ -91,6 +91,27 @@ describe('heap trim after a burst of cache fills', () => {
     expect(closed.calls).toEqual([]);
   });
 
+  it('logs a collector that fails instead of throwing from its timer, and does not try again', async () => {
+    const { log, lines } = capture();
+    let calls = 0;
+    const trimmer = createHeapTrimmer({
+      idleMs: 20,
+      log,
+      gc: () => {
+        calls += 1;
+        throw new Error('no collector here');
+      },
+    });
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < MIN_FILLS; i++) trimmer.noteFill();
+      await sleep(100);
+    }
+    expect(calls).toBe(1);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ level: 40, msg: expect.stringContaining('trimming is off') });
+    trimmer.close();
+  });
+
   it("reaches V8's collector without --expose-gc and leaves the global scope without gc()", async () => {
     vi.useRealTimers();
     expect((globalThis as { gc?: unknown }).gc).toBeUndefined();
