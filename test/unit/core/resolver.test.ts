@@ -76,16 +76,17 @@ describe('resolver cache', () => {
 
   it('gives back from the cache exactly the identity the source gave', async () => {
     const { resolver, users } = setup();
+    const groups = [
+      { name: 'bob', gid: 20002 },
+      { name: 'grüppe "x"', gid: 4_294_967_294 },
+    ];
     users.set('bob', {
       name: 'bob',
       uid: 20002,
       gid: 20002,
       gecos: '',
       shell: '/bin/zsh',
-      groups: [
-        { name: 'bob', gid: 20002 },
-        { name: 'grüppe "x"', gid: 4_294_967_294 },
-      ],
+      groups,
       primaryGroupName: 'bob',
       notes: ['mail: bob@example.org'],
     });
@@ -99,10 +100,7 @@ describe('resolver cache', () => {
       gid: 20002,
       gecos: '',
       shell: '/bin/zsh',
-      groups: [
-        { name: 'bob', gid: 20002 },
-        { name: 'grüppe "x"', gid: 4_294_967_294 },
-      ],
+      groups,
       primaryGroupName: 'bob',
       origin: { uid: 'scripted', gid: 'scripted', home: undefined, gecos: 'scripted', groups: 'scripted' },
       notes: ['mail: bob@example.org'],
