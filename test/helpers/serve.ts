@@ -2,24 +2,13 @@
 // pino log) captured: for the contract run, the soak and the log-secrecy tests.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import YAML from 'yaml';
+import { freePort } from '../harness/ports.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 const CLI = resolve(ROOT, 'src/cli/main.ts');
-
-export async function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolvePort(port));
-    });
-  });
-}
 
 /** A fresh temporary folder for one service's config, secrets and directory files. */
 export const scratchDir = (prefix = 'idmount-serve-') => mkdtempSync(join(tmpdir(), prefix));
@@ -44,7 +33,7 @@ export interface RunningService {
 
 /** Starts `idmount serve --config FILE --port P` and resolves once /healthz answers. */
 export async function serveIdmount(configFile: string, env: NodeJS.ProcessEnv = {}): Promise<RunningService> {
-  const port = await freeLoopbackPort();
+  const port = await freePort();
   // node --import tsx (not the tsx wrapper): the pid is the server itself, so its RSS is the service's.
   const args = ['--import', 'tsx', CLI, 'serve', '--config', configFile, '--port', String(port)];
   const child: ChildProcess = spawn(process.execPath, args, {

@@ -10,14 +10,8 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SERVICE_ACCOUNT, type Slapd, startSlapd } from '../../harness/slapd.js';
-import {
-  freeLoopbackPort,
-  type RunningService,
-  scratchDir,
-  serveIdmount,
-  writeYaml,
-} from '../../helpers/serve.js';
+import { freePort, SERVICE_ACCOUNT, type Slapd, startSlapd } from '../../harness/slapd.js';
+import { type RunningService, scratchDir, serveIdmount, writeYaml } from '../../helpers/serve.js';
 
 const secret = (label: string) => `${label}-${randomBytes(12).toString('hex')}`;
 const SECRETS = {
@@ -82,7 +76,7 @@ describe('logs of a real run with every kind of secret configured', () => {
       writeFileSync(join(dir, name), `${value}\n`, { mode: 0o600 });
       return join(dir, name);
     };
-    const deadPort = await freeLoopbackPort(); // nobody listens: the Keycloak realm is unreachable
+    const deadPort = await freePort(); // nobody listens: the Keycloak realm is unreachable
     const ldap = (name: string, passwordFile: string) => ({
       name,
       type: 'ldap',
