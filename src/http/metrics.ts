@@ -20,6 +20,18 @@ export function createMetrics() {
     buckets: [0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [registry],
   });
+  // Each result's series bound once (they are exported at 0 from the start, as Prometheus
+  // advises), so a lookup does not hash its labels twice.
+  const seriesFor = (result: Parameters<ResolverEvents['lookup']>[0]) => ({
+    count: lookups.labels(result),
+    seconds: lookupSeconds.labels(result),
+  });
+  const byResult = {
+    found: seriesFor('found'),
+    not_found: seriesFor('not_found'),
+    invalid: seriesFor('invalid'),
+    unavailable: seriesFor('unavailable'),
+  };
   // Every spawn counts one cache outcome: the hot path adds to a plain number, and the counter
   // takes the sum when Prometheus scrapes (prom-client's collect), not a label lookup per request.
   const pending = { hit: 0, miss: 0, refresh: 0, stale: 0, negative: 0 };
@@ -40,8 +52,9 @@ export function createMetrics() {
       pending[state]++;
     },
     lookup: (result, seconds) => {
-      lookups.labels(result).inc();
-      lookupSeconds.labels(result).observe(seconds);
+      const series = byResult[result];
+      series.count.inc();
+      series.seconds.observe(seconds);
     },
   };
   return {

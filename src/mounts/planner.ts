@@ -127,7 +127,18 @@ function regexOf(owner: object, source: string): RegExp {
   return regex;
 }
 
-function volumeFor(rule: string, source: VolumeSource, path: string, mountPath: string, readOnly: boolean) {
+interface Planned {
+  volume: Volume;
+  mount: VolumeMount;
+}
+
+function volumeFor(
+  rule: string,
+  source: VolumeSource,
+  path: string,
+  mountPath: string,
+  readOnly: boolean,
+): Planned {
   if ('pvc' in source) {
     const root = source.pvc.mountedRoot.replace(/\/$/, '');
     if (!path.startsWith(`${root}/`)) {
@@ -148,6 +159,42 @@ function volumeFor(rule: string, source: VolumeSource, path: string, mountPath: 
       ? { name, nfs: { server: source.nfs.server, path, readOnly } }
       : { name, hostPath: { path, type: source.hostPath.type } };
   return { volume, mount: { name, mountPath, readOnly } };
+}
+
+type GroupFragment = Planned & { path: string; mountPath: string };
+
+// A group rule whose paths use only the group (its name and the rule's named captures) plans the
+// same volume for every member of that group: it is planned once per group, not once per member,
+// and its JSON is written once (see `jsonOf`). A path that also uses the user's values
+// ({username}, {uid}, ...) is planned per user and never kept. Only successes are kept; a refusal
+// is raised again each time. Bounded: a rule past GROUP_FRAGMENTS groups starts afresh.
+const GROUP_FRAGMENTS = 10_000;
+const groupFragments = new WeakMap<object, Map<string, GroupFragment>>();
+function fragmentsOf(rule: DataRule): Map<string, GroupFragment> {
+  let memo = groupFragments.get(rule);
+  if (memo === undefined) {
+    memo = new Map();
+    groupFragments.set(rule, memo);
+  }
+  return memo;
+}
+
+// The JSON text of each memoised (frozen, shared) volume and mount, so a cached plan's body
+// splices it in instead of serialising the same objects again for every member of the group.
+const fragmentJson = new WeakMap<object, string>();
+/** A volume's or mount's JSON, written once for memoised group volumes. */
+export const jsonOf = (value: Volume | VolumeMount): string =>
+  fragmentJson.get(value) ?? JSON.stringify(value);
+
+function remember(memo: Map<string, GroupFragment>, group: string, fragment: GroupFragment) {
+  if (memo.size >= GROUP_FRAGMENTS) memo.clear();
+  const { volume, mount } = fragment;
+  for (const inner of Object.values(volume)) if (typeof inner === 'object') Object.freeze(inner);
+  Object.freeze(volume);
+  Object.freeze(mount);
+  fragmentJson.set(volume, JSON.stringify(volume));
+  fragmentJson.set(mount, JSON.stringify(mount));
+  memo.set(group, Object.freeze(fragment));
 }
 
 /** Directory values (home attribute) are refused outright when they try to climb or smuggle. */
@@ -178,9 +225,9 @@ export function planMounts(checked: CheckedIdentity, config: MountsConfig, expla
   const mountedBy = new Map<string, string>();
   const rules: Explain['rules'] = [];
 
-  const add = (rule: string, source: VolumeSource, path: string, mountPath: string, readOnly: boolean) => {
+  const add = (rule: string, { volume, mount }: Planned) => {
+    const mountPath = mount.mountPath;
     const owner = mountedBy.get(mountPath);
-    const { volume, mount } = volumeFor(rule, source, path, mountPath, readOnly);
     if (owner !== undefined) {
       const same = mounts.find((m) => m.mountPath === mountPath);
       if (owner === rule && same?.name === mount.name && same.subPath === mount.subPath) return false;
@@ -220,7 +267,7 @@ export function planMounts(checked: CheckedIdentity, config: MountsConfig, expla
     }
     path = confine(path, home, 'home');
     containerHome = checkMountPath(fill(home.mountPath, userValue, 'home'), 'home');
-    add('home', home.volume, path, containerHome, home.readOnly);
+    add('home', volumeFor('home', home.volume, path, containerHome, home.readOnly));
     if (explain) {
       rules.push({
         rule: 'home',
@@ -236,28 +283,36 @@ export function planMounts(checked: CheckedIdentity, config: MountsConfig, expla
     if (rule.fromGroup === undefined) {
       const path = confine(fill(rule.path, userValue, rule.name), rule, rule.name);
       const mountPath = checkMountPath(fill(rule.mountPath, userValue, rule.name), rule.name);
-      add(rule.name, rule.volume, path, mountPath, rule.readOnly);
+      add(rule.name, volumeFor(rule.name, rule.volume, path, mountPath, rule.readOnly));
       if (explain)
         rules.push({ rule: rule.name, outcome: 'mounted', reason: 'static mount', path, mountPath });
       continue;
     }
     const matcher = regexOf(rule, rule.fromGroup);
+    const memo = fragmentsOf(rule);
     let matched = 0;
     for (const group of checked.keptGroups) {
-      const match = matcher.exec(group.name);
-      if (match === null) continue;
+      let fragment = memo.get(group.name);
+      if (fragment === undefined) {
+        const match = matcher.exec(group.name);
+        if (match === null) continue;
+        // Named captures first, then {group}, then the user's values.
+        const captures = match.groups;
+        let personal = false;
+        const groupValue = (key: string) => {
+          if (captures !== undefined && Object.hasOwn(captures, key)) return captures[key];
+          if (key === 'group') return group.name;
+          personal = true;
+          return values[key];
+        };
+        const path = confine(fill(rule.path, groupValue, rule.name), rule, rule.name);
+        const mountPath = checkMountPath(fill(rule.mountPath, groupValue, rule.name), rule.name);
+        fragment = { path, mountPath, ...volumeFor(rule.name, rule.volume, path, mountPath, rule.readOnly) };
+        if (!personal) remember(memo, group.name, fragment);
+      }
       matched += 1;
-      // Named captures first, then {group}, then the user's values.
-      const captures = match.groups;
-      const groupValue = (key: string) =>
-        captures !== undefined && Object.hasOwn(captures, key)
-          ? captures[key]
-          : key === 'group'
-            ? group.name
-            : values[key];
-      const path = confine(fill(rule.path, groupValue, rule.name), rule, rule.name);
-      const mountPath = checkMountPath(fill(rule.mountPath, groupValue, rule.name), rule.name);
-      const added = add(rule.name, rule.volume, path, mountPath, rule.readOnly);
+      const { path, mountPath } = fragment;
+      const added = add(rule.name, fragment);
       if (explain) {
         rules.push({
           rule: rule.name,

@@ -5,7 +5,7 @@ import { IdmountError } from '../errors.js';
 import type { Explain, SpawnPlan } from '../http/schemas.js';
 import type { Identity } from '../identity/types.js';
 import { checkIdentity } from '../policy/policy.js';
-import { planMounts } from './planner.js';
+import { jsonOf, planMounts } from './planner.js';
 
 export interface FullPlan {
   plan: SpawnPlan;
@@ -37,7 +37,7 @@ export function createPlanDeriver(config: PlanConfig) {
     /** For the cache: the plan's JSON, or the error that refuses it. */
     derive(identity: Identity): PlanOutcome {
       try {
-        return { ok: true, json: JSON.stringify(buildPlan(identity, config, false).plan) };
+        return { ok: true, json: planJson(buildPlan(identity, config, false).plan) };
       } catch (err) {
         if (err instanceof IdmountError) return { ok: false, error: err };
         throw err;
@@ -49,6 +49,25 @@ export function createPlanDeriver(config: PlanConfig) {
 }
 
 export type PlanDeriver = ReturnType<typeof createPlanDeriver>;
+
+/**
+ * `JSON.stringify(plan)`, with each volume and mount written by `jsonOf`: a group's volume is
+ * shared by its members and its JSON is written once, so a plan's body is mostly spliced text.
+ * The keys come out in the plan's order; a test holds this to JSON.stringify for every rule kind.
+ */
+function planJson(plan: SpawnPlan): string {
+  const head = JSON.stringify({
+    username: plan.username,
+    uid: plan.uid,
+    gid: plan.gid,
+    supplementalGids: plan.supplementalGids,
+    fsGid: plan.fsGid,
+    containerSecurityContext: plan.containerSecurityContext,
+    environment: plan.environment,
+  });
+  const tail = JSON.stringify({ nss: plan.nss, source: plan.source, stale: plan.stale });
+  return `${head.slice(0, -1)},"volumes":[${plan.volumes.map(jsonOf).join(',')}],"volumeMounts":[${plan.volumeMounts.map(jsonOf).join(',')}],${tail.slice(1)}`;
+}
 
 /** The plan; with `explain`, also the trace of how it was reached (not needed for the cache). */
 function buildPlan(identity: Identity, config: PlanConfig, explain: boolean): FullPlan {

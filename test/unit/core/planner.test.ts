@@ -308,3 +308,80 @@ describe('data rules', () => {
     );
   });
 });
+
+describe('group volumes planned once per group, for every member', () => {
+  const config = (data: object[]) =>
+    parseConfig(
+      {
+        auth: { disabled: true },
+        sources: [{ name: 's', type: 'file', path: 'x' }],
+        policy: { username: { pattern: '^.*$' } },
+        data,
+      },
+      't',
+    );
+  const member = (name: string, groups: DirectoryGroup[]): Identity => ({
+    name,
+    uid: name === 'alice' ? 20001 : 20002,
+    gid: name === 'alice' ? 20001 : 20002,
+    groups,
+    origin: { uid: 's', gid: 's', home: undefined, gecos: undefined, groups: 's' },
+    notes: [],
+  });
+  const planFor = (c: ReturnType<typeof config>, identity: Identity) =>
+    planMounts(checkIdentity(identity, c.policy), c);
+
+  it('gives a second member of a group the same volume as the first', () => {
+    const c = config([proposals()]);
+    const group = { name: 'proposal-mx1234', gid: 30001 };
+    const alice = planFor(c, member('alice', [group]));
+    const bob = planFor(c, member('bob', [group, { name: 'proposal-ih5678', gid: 30002 }]));
+    expect(bob.volumes[0]).toEqual(alice.volumes[0]);
+    expect(bob.volumes[0]).toEqual({
+      name: expect.stringMatching(/^idmount-proposal-[0-9a-f]{8}$/),
+      nfs: { server: 'nfs.example.org', path: '/data/visitor/mx1234', readOnly: true },
+    });
+    expect(bob.volumeMounts.map((m) => m.mountPath)).toEqual(['/data/mx1234', '/data/ih5678']);
+    // Shared between plans, so nobody can change one member's plan through another's.
+    expect(() => {
+      (bob.volumes[0] as { name: string }).name = 'changed';
+    }).toThrow(TypeError);
+    expect(planFor(c, member('carol', [group])).volumes[0]).toEqual(alice.volumes[0]);
+  });
+
+  it("plans a group rule that also uses the user's values per user, never one user's path for another", () => {
+    const c = config([proposals({ path: '/data/visitor/{proposal}/{username}' })]);
+    const group = { name: 'proposal-mx1234', gid: 30001 };
+    const paths = ['alice', 'bob', 'alice'].map(
+      (name) => (planFor(c, member(name, [group])).volumes[0] as { nfs: { path: string } }).nfs.path,
+    );
+    expect(paths).toEqual([
+      '/data/visitor/mx1234/alice',
+      '/data/visitor/mx1234/bob',
+      '/data/visitor/mx1234/alice',
+    ]);
+  });
+
+  it('refuses an unsafe group for every member that has it, not just the first', () => {
+    const c = config([proposals()]);
+    const bad = { name: 'proposal-..', gid: 30009 };
+    expect(outcome(() => planFor(c, member('alice', [bad])))).toBe('POLICY_VIOLATION');
+    expect(outcome(() => planFor(c, member('bob', [bad])))).toBe('POLICY_VIOLATION');
+    expect(outcome(() => planFor(c, member('bob', [{ name: 'proposal-ok', gid: 30010 }])))).toBe('ok');
+  });
+
+  it('still plans correctly past the number of groups it remembers', () => {
+    const c = config([proposals()]);
+    const pathOf = (i: number) =>
+      (
+        planFor(c, member('alice', [{ name: `proposal-p${i}`, gid: 40000 + i }])).volumes[0] as {
+          nfs: { path: string };
+        }
+      ).nfs.path;
+    const first = pathOf(0);
+    for (let i = 1; i <= 10_050; i++) pathOf(i);
+    expect(first).toBe('/data/visitor/p0');
+    expect(pathOf(0)).toBe('/data/visitor/p0');
+    expect(pathOf(10_050)).toBe('/data/visitor/p10050');
+  });
+});

@@ -1,0 +1,102 @@
+// The cached spawn plan's body is spliced from JSON written once per group volume: it must be
+// exactly JSON.stringify of the plan, for every kind of rule and volume, on first and later use.
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../../src/config/load.js';
+import type { Identity } from '../../../src/identity/types.js';
+import { createPlanDeriver } from '../../../src/mounts/spawn-plan.js';
+
+const config = parseConfig(
+  {
+    auth: { disabled: true },
+    sources: [{ name: 's', type: 'file', path: 'x' }],
+    home: {
+      from: 'attribute',
+      allowedRoots: ['/export/home'],
+      volume: { nfs: { server: 'nfs-home.example.org' } },
+      mountPath: '/home/jovyan/home',
+    },
+    data: [
+      {
+        name: 'proposal',
+        fromGroup: '^proposal-(?<proposal>[a-z0-9]+)$',
+        path: '/data/visitor/{proposal}',
+        mountPath: '/data/{proposal}',
+        allowedRoots: ['/data/visitor'],
+        volume: { nfs: { server: 'nfs-data.example.org' } },
+      },
+      {
+        name: 'scratch',
+        fromGroup: '^beamline-(?<beamline>[a-z0-9]+)$',
+        path: '/scratch/{beamline}/{username}',
+        mountPath: '/scratch/{beamline}',
+        readOnly: false,
+        allowedRoots: ['/scratch'],
+        volume: { hostPath: { type: 'Directory' } },
+      },
+      {
+        name: 'shared',
+        fromGroup: '^team-(?<team>[a-z]+)$',
+        path: '/claims/teams/{team}',
+        mountPath: '/teams/{team}',
+        allowedRoots: ['/claims/teams'],
+        volume: { pvc: { claimName: 'teams', mountedRoot: '/claims' } },
+      },
+      {
+        name: 'common',
+        path: '/data/visitor/common',
+        mountPath: '/common',
+        allowedRoots: ['/data/visitor'],
+        volume: { nfs: { server: 'nfs-data.example.org' } },
+      },
+    ],
+  },
+  't',
+);
+
+const person = (name: string, uid: number, groups: string[], extra: Partial<Identity> = {}): Identity => ({
+  name,
+  uid,
+  gid: uid,
+  home: `/export/home/${name}`,
+  gecos: `Person "${name}" \u00e9`,
+  shell: '/bin/bash',
+  groups: [{ name, gid: uid }, ...groups.map((g, i) => ({ name: g, gid: 40000 + i }))],
+  primaryGroupName: name,
+  origin: { uid: 's', gid: 's', home: 's', gecos: 's', groups: 's' },
+  notes: [],
+  ...extra,
+});
+
+describe('cached plan body', () => {
+  const deriver = createPlanDeriver(config);
+  const people = [
+    person('alice', 20001, ['proposal-mx1', 'beamline-id11', 'team-optics', 'other']),
+    person('bob', 20002, ['proposal-mx1', 'proposal-mx2', 'beamline-id11', 'team-optics']),
+    person('carol', 20003, []),
+    person('dave', 20004, ['proposal-mx2'], { gecos: undefined, shell: undefined, notes: ['a note'] }),
+  ];
+
+  it.each(people.map((p) => [p.name, p]))('is JSON.stringify of the plan for %s, first and again', (_, p) => {
+    for (let round = 0; round < 2; round++) {
+      const outcome = deriver.derive(p as Identity);
+      if (!outcome.ok) throw outcome.error;
+      expect(outcome.json).toBe(JSON.stringify(deriver.full(p as Identity).plan));
+      expect(JSON.parse(outcome.json)).toEqual(deriver.full(p as Identity).plan);
+    }
+  });
+
+  it('writes every volume kind and each member its own per-user path', () => {
+    const bob = deriver.derive(people[1] as Identity);
+    if (!bob.ok) throw bob.error;
+    const plan = JSON.parse(bob.json);
+    expect(plan.volumes.map((v: object) => Object.keys(v)[1])).toEqual([
+      'nfs',
+      'nfs',
+      'nfs',
+      'hostPath',
+      'persistentVolumeClaim',
+      'nfs',
+    ]);
+    expect(plan.volumes[3].hostPath.path).toBe('/scratch/id11/bob');
+  });
+});
