@@ -20,7 +20,7 @@ import { AndFilter, type Entry, EqualityFilter, type Filter, FilterParser, OrFil
 import { z } from 'zod';
 import { directoryEntryInvalid } from '../../../errors.js';
 import type { DirectoryGroup, DirectoryRecord } from '../../types.js';
-import type { LdapPool } from './connection.js';
+import type { LdapPool, LdapSearchRequest } from './connection.js';
 
 /** An LDAP filter written by an admin in the config: validated (parsed) at config load. */
 export const LdapFilterString = z.string().superRefine((value, ctx) => {
@@ -184,23 +184,28 @@ export function createLdapDirectory(source: string, pool: LdapPool, flavour: Lda
   const nameMatches = (candidate: string, wanted: string) =>
     flavour.caseSensitiveNames ? candidate === wanted : candidate.toLowerCase() === wanted.toLowerCase();
 
+  /** One search per base, all at once; a single base (the usual case) is searched directly. */
+  const searchBases = async (
+    bases: SearchBase[],
+    request: (base: SearchBase) => LdapSearchRequest,
+  ): Promise<Entry[]> =>
+    bases.length === 1
+      ? pool.search(request(bases[0] as SearchBase))
+      : (await Promise.all(bases.map((b) => pool.search(request(b))))).flat();
+
   const searchGroups = async (filter: Filter): Promise<GroupEntry[]> => {
-    const perBase = await Promise.all(
-      flavour.groupBases.map((b) =>
-        pool.search({
-          base: b.base,
-          scope: b.scope,
-          filter: new AndFilter({ filters: [b.filter, filter] }),
-          // Only names and gids: member lists of big groups (thousands of DNs) are never fetched.
-          attributes: [ga.name, ga.gid, ...(flavour.extraGroupAttributes ?? [])],
-          ...(flavour.binaryAttributes ? { explicitBufferAttributes: flavour.binaryAttributes } : {}),
-          pageSize: flavour.groupPageSize,
-          sizeLimit: flavour.maxGroups,
-        }),
-      ),
-    );
+    const found = await searchBases(flavour.groupBases, (b) => ({
+      base: b.base,
+      scope: b.scope,
+      filter: new AndFilter({ filters: [b.filter, filter] }),
+      // Only names and gids: member lists of big groups (thousands of DNs) are never fetched.
+      attributes: [ga.name, ga.gid, ...(flavour.extraGroupAttributes ?? [])],
+      ...(flavour.binaryAttributes ? { explicitBufferAttributes: flavour.binaryAttributes } : {}),
+      pageSize: flavour.groupPageSize,
+      sizeLimit: flavour.maxGroups,
+    }));
     const byDn = new Map<string, GroupEntry>();
-    for (const entry of perBase.flat()) {
+    for (const entry of found) {
       const key = entry.dn.toLowerCase();
       if (byDn.has(key)) continue;
       const name = values(entry, ga.name)[0];
@@ -217,25 +222,21 @@ export function createLdapDirectory(source: string, pool: LdapPool, flavour: Lda
       const wanted = flavour.normaliseName ? flavour.normaliseName(username) : username;
       if (wanted === undefined || wanted === '') return null;
 
-      const perBase = await Promise.all(
-        flavour.userBases.map((b) =>
-          pool.search({
-            base: b.base,
-            scope: b.scope,
-            // The name travels only inside an EqualityFilter: ldapts BER-encodes it as a value,
-            // so `*`, `(`, `)`, `\` and NUL can never become filter syntax.
-            filter: new AndFilter({
-              filters: [b.filter, new EqualityFilter({ attribute: ua.name, value: wanted })],
-            }),
-            attributes: userAttributeList,
-            ...(flavour.binaryAttributes ? { explicitBufferAttributes: flavour.binaryAttributes } : {}),
-            // Two entries are enough to know the name is ambiguous.
-            sizeLimit: 3,
-          }),
-        ),
-      );
+      const found = await searchBases(flavour.userBases, (b) => ({
+        base: b.base,
+        scope: b.scope,
+        // The name travels only inside an EqualityFilter: ldapts BER-encodes it as a value,
+        // so `*`, `(`, `)`, `\` and NUL can never become filter syntax.
+        filter: new AndFilter({
+          filters: [b.filter, new EqualityFilter({ attribute: ua.name, value: wanted })],
+        }),
+        attributes: userAttributeList,
+        ...(flavour.binaryAttributes ? { explicitBufferAttributes: flavour.binaryAttributes } : {}),
+        // Two entries are enough to know the name is ambiguous.
+        sizeLimit: 3,
+      }));
       const byDn = new Map<string, Entry>();
-      for (const entry of perBase.flat()) {
+      for (const entry of found) {
         if (values(entry, ua.name).some((n) => nameMatches(n, wanted)))
           byDn.set(entry.dn.toLowerCase(), entry);
       }
