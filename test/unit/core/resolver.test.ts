@@ -29,7 +29,13 @@ function scriptedSource(name = 'scripted') {
 }
 
 function setup(
-  cache: Partial<{ ttl: number; negativeTtl: number; staleIfError: number; refreshAhead: number }> = {},
+  cache: Partial<{
+    ttl: number;
+    negativeTtl: number;
+    staleIfError: number;
+    refreshAhead: number;
+    maxEntries: number;
+  }> = {},
 ) {
   const scripted = scriptedSource();
   const clock = { now: 1_000_000 };
@@ -63,6 +69,19 @@ const codeOf = async (promise: Promise<unknown>) =>
   );
 
 describe('resolver cache', () => {
+  it('holds at most maxEntries users, forgetting the least recently used first', async () => {
+    const { resolver, users, state } = setup({ maxEntries: 3 });
+    for (const [i, name] of ['bob', 'carol', 'dave'].entries())
+      users.set(name, { name, uid: 20002 + i, gid: 20002 + i, groups: [] });
+    for (const name of ['alice', 'bob', 'carol', 'alice', 'dave']) await resolver.resolve(name);
+    expect(resolver.size()).toBe(3);
+    const asked = state.lookups;
+    expect((await resolver.resolve('alice')).cache).toBe('hit');
+    expect((await resolver.resolve('dave')).cache).toBe('hit');
+    expect((await resolver.resolve('bob')).cache).toBe('miss');
+    expect(state.lookups).toBe(asked + 1);
+  });
+
   it('serves a known user from the cache until the TTL, then asks the source again', async () => {
     const { resolver, clock, state } = setup();
     expect((await resolver.resolve('alice')).cache).toBe('miss');
