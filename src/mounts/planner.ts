@@ -28,17 +28,28 @@ const SAFE_PATH = /^(?:\/[A-Za-z0-9_@+-][A-Za-z0-9._@+-]*)+$/;
 const PLACEHOLDER = /\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 const SYSTEM_DIRS = ['/etc', '/proc', '/sys', '/dev'];
 
+/**
+ * The value kept in `store` for `key`, made on first use. Rules and templates come from the frozen
+ * config, so what is derived from them is derived once, not once per plan.
+ */
+function kept<K, V>(
+  store: { get(key: K): V | undefined; set(key: K, value: V): unknown },
+  key: K,
+  make: () => V,
+): V {
+  let value = store.get(key);
+  if (value === undefined) {
+    value = make();
+    store.set(key, value);
+  }
+  return value;
+}
+
 /** A template cut once into literal text and placeholder names (odd indexes are names). */
 const templateParts = new Map<string, string[]>();
-function partsOf(template: string): string[] {
-  let parts = templateParts.get(template);
-  if (parts === undefined) {
-    // split with a capturing group keeps the names: ['/data/', 'n', ''] for '/data/{n}'.
-    parts = template.split(PLACEHOLDER);
-    templateParts.set(template, parts);
-  }
-  return parts;
-}
+// split with a capturing group keeps the names: ['/data/', 'n', ''] for '/data/{n}'.
+const partsOf = (template: string): string[] =>
+  kept(templateParts, template, () => template.split(PLACEHOLDER));
 
 /** Fills `{name}` placeholders; every substituted value must be a safe path segment. */
 function fill(template: string, valueFor: (key: string) => string | undefined, rule: string): string {
@@ -64,16 +75,10 @@ function fill(template: string, valueFor: (key: string) => string | undefined, r
 /** Shows a hostile value in a message without letting it break the message. */
 const printable = (value: string) => JSON.stringify(value).slice(1, -1).slice(0, 80);
 
-// Each rule's allowed roots with one trailing '/', computed once per (frozen) rule.
+// Each rule's allowed roots with one trailing '/'.
 const rootPrefixes = new WeakMap<object, string[]>();
-function prefixesOf(owner: { allowedRoots: string[] }): string[] {
-  let prefixes = rootPrefixes.get(owner);
-  if (prefixes === undefined) {
-    prefixes = owner.allowedRoots.map((r) => (r.endsWith('/') ? r : `${r}/`));
-    rootPrefixes.set(owner, prefixes);
-  }
-  return prefixes;
-}
+const prefixesOf = (owner: { allowedRoots: string[] }): string[] =>
+  kept(rootPrefixes, owner, () => owner.allowedRoots.map((r) => (r.endsWith('/') ? r : `${r}/`)));
 
 /** Checks a final host path: absolute, clean, every segment safe, strictly under an allowed root. */
 function confine(path: string, owner: { allowedRoots: string[] }, rule: string): string {
@@ -116,16 +121,10 @@ function shortHash(path: string, mountPath: string): string {
   return (h >>> 0).toString(16).padStart(8, '0');
 }
 
-// Rules come from the frozen config: compile each regular expression once, not once per plan.
+// Each rule's regular expression, compiled once.
 const compiled = new WeakMap<object, RegExp>();
-function regexOf(owner: object, source: string): RegExp {
-  let regex = compiled.get(owner);
-  if (regex === undefined) {
-    regex = new RegExp(source, 'u');
-    compiled.set(owner, regex);
-  }
-  return regex;
-}
+const regexOf = (owner: object, source: string): RegExp =>
+  kept(compiled, owner, () => new RegExp(source, 'u'));
 
 interface Planned {
   volume: Volume;
@@ -161,7 +160,7 @@ function volumeFor(
   return { volume, mount: { name, mountPath, readOnly } };
 }
 
-type GroupFragment = Planned & { path: string; mountPath: string };
+type GroupFragment = Planned & { path: string };
 
 // A group rule whose paths use only the group (its name and the rule's named captures) plans the
 // same volume for every member of that group: it is planned once per group, not once per member,
@@ -170,14 +169,8 @@ type GroupFragment = Planned & { path: string; mountPath: string };
 // is raised again each time. Bounded: a rule past GROUP_FRAGMENTS groups starts afresh.
 const GROUP_FRAGMENTS = 10_000;
 const groupFragments = new WeakMap<object, Map<string, GroupFragment>>();
-function fragmentsOf(rule: DataRule): Map<string, GroupFragment> {
-  let memo = groupFragments.get(rule);
-  if (memo === undefined) {
-    memo = new Map();
-    groupFragments.set(rule, memo);
-  }
-  return memo;
-}
+const fragmentsOf = (rule: DataRule): Map<string, GroupFragment> =>
+  kept(groupFragments, rule, () => new Map());
 
 // The JSON text of each memoised (frozen, shared) volume and mount, so a cached plan's body
 // splices it in instead of serialising the same objects again for every member of the group.
@@ -307,11 +300,11 @@ export function planMounts(checked: CheckedIdentity, config: MountsConfig, expla
         };
         const path = confine(fill(rule.path, groupValue, rule.name), rule, rule.name);
         const mountPath = checkMountPath(fill(rule.mountPath, groupValue, rule.name), rule.name);
-        fragment = { path, mountPath, ...volumeFor(rule.name, rule.volume, path, mountPath, rule.readOnly) };
+        fragment = { path, ...volumeFor(rule.name, rule.volume, path, mountPath, rule.readOnly) };
         if (!personal) remember(memo, group.name, fragment);
       }
       matched += 1;
-      const { path, mountPath } = fragment;
+      const { path, mount } = fragment;
       const added = add(rule.name, fragment);
       if (explain) {
         rules.push({
@@ -322,7 +315,7 @@ export function planMounts(checked: CheckedIdentity, config: MountsConfig, expla
             ? `group '${group.name}' matches ${rule.fromGroup}`
             : 'same mount as an earlier group',
           path,
-          mountPath,
+          mountPath: mount.mountPath,
         });
       }
     }

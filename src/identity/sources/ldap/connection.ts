@@ -408,8 +408,7 @@ export function createLdapPool(source: string, settings: LdapConnectionSettings,
   const attempt = async (slot: Slot, request: LdapSearchRequest): Promise<Entry[]> => {
     slot.inFlight += 1;
     try {
-      // A bound client in the slot is used as it is, without waiting on a promise.
-      const client = slot.client !== undefined && usable(slot.client) ? slot.client : await acquire(slot);
+      const client = await acquire(slot);
       try {
         // Our own timer, not ldapts' `timeout` option: ldapts destroys the socket on a timeout,
         // failing every other request in flight on that connection. Here only this request fails;
