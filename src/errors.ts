@@ -54,6 +54,18 @@ export const directoryEntryInvalid = (
   extras: Record<string, unknown> = {},
 ) => new IdmountError('DIRECTORY_ENTRY_INVALID', message, { extras: { source, ...extras } });
 
+/**
+ * The directory answered a search with an error result rather than failing to answer: a search
+ * base that does not exist, an account without read rights, a control it will not honour. Asking
+ * again will not help until its configuration changes; the log names the base and the result.
+ */
+export const searchRefused = (source: string, result: string, cause: unknown) =>
+  new IdmountError(
+    'SOURCE_UNAVAILABLE',
+    `The directory source '${source}' refused the search: ${result}. Its search bases and the bind account's rights need checking; the log names the base.`,
+    { extras: { source }, retryAfter: 60, cause },
+  );
+
 export const sourceUnavailable = (source: string, retryAfter: number, cause?: unknown) =>
   new IdmountError(
     'SOURCE_UNAVAILABLE',

@@ -126,6 +126,20 @@ describe('ldap connections', () => {
     expect(JSON.stringify(source.health())).not.toContain('not-the-password');
   });
 
+  it('answers a search under a base that does not exist with a 503 naming the LDAP result, the base only in the cause', async () => {
+    const missing = `ou=nowhere,${slapd.suffix}`;
+    const source = open({ users: { bases: [{ base: missing }] } });
+    const err = await failure(source.lookup('alice'));
+    expect(err.code).toBe('SOURCE_UNAVAILABLE');
+    expect(err.message).toMatch(/refused the search: NoSuchObject \(LDAP result 32\)/);
+    expect(err.message).not.toContain(missing);
+    expect(err.retryAfter).toBe(60);
+    expect((err.cause as Error).message).toContain(`under '${missing}'`);
+    // The directory answered: it is not down, and the next lookup asks it again.
+    expect(source.health().up).toBe(true);
+    expect((await failure(source.lookup('alice'))).message).toMatch(/NoSuchObject/);
+  });
+
   it('binds each pooled connection once when 50 lookups arrive together (single-flight bind)', async () => {
     const before = bindsSoFar();
     const source = open({ poolSize: 2 });

@@ -13,7 +13,7 @@ import { Client, type Entry, type Filter, InvalidCredentialsError, ResultCodeErr
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { Duration, readSecret } from '../../../config/primitives.js';
-import { sourceUnavailable } from '../../../errors.js';
+import { searchRefused, sourceUnavailable } from '../../../errors.js';
 import type { SourceHealth } from '../../types.js';
 
 const LdapUrl = z
@@ -405,6 +405,17 @@ export function createLdapPool(source: string, settings: LdapConnectionSettings,
     !(err instanceof ResultCodeError) ||
     UNAVAILABLE_RESULT_CODES.has((err as ResultCodeError).code);
 
+  /** A search answered with an error result (see `isConnectionError`): a 503 naming the result, the base in the log. */
+  const refused = (err: unknown, request: LdapSearchRequest) => {
+    const { name, code, message } = err as ResultCodeError;
+    const result = `${name.replace(/Error$/, '')} (LDAP result ${code})`;
+    return searchRefused(
+      source,
+      result,
+      new Error(`${result} for a search under '${request.base}': ${message}`),
+    );
+  };
+
   const attempt = async (slot: Slot, request: LdapSearchRequest): Promise<Entry[]> => {
     slot.inFlight += 1;
     try {
@@ -450,7 +461,7 @@ export function createLdapPool(source: string, settings: LdapConnectionSettings,
         markUp();
         return entries;
       } catch (err) {
-        if (!isConnectionError(err)) throw err;
+        if (!isConnectionError(err)) throw refused(err, request);
         if (err instanceof OpenFailure) throw unavailable(err);
         // An established connection failed (dropped by the server, idle timeout, restart, a stuck
         // search): one retry on a freshly opened connection in the same slot tells a dead socket
@@ -462,7 +473,7 @@ export function createLdapPool(source: string, settings: LdapConnectionSettings,
           markUp();
           return entries;
         } catch (retryErr) {
-          if (!isConnectionError(retryErr)) throw retryErr;
+          if (!isConnectionError(retryErr)) throw refused(retryErr, request);
           throw unavailable(retryErr);
         }
       }
