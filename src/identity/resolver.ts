@@ -106,28 +106,25 @@ export function createResolver<D>(options: ResolverOptions<D>) {
   const derivations = new LRUCache<string, { fetchedAt: number; value: D }>({ max: limits.planEntries });
   const inFlight = new Map<string, Promise<Entry>>();
   const merge = options.merge;
-  // Most users' attempt lists are identical ("found in X"): share one array instead of 100 000.
+  // Most users' attempt lists ("found in X") and per-field origins ("every field from X") are
+  // identical: 100 000 users share a few frozen copies (at most 1000 distinct ones are kept).
+  const shared = <T extends object>(store: Map<string, T>, key: string, value: T): T => {
+    let kept = store.get(key);
+    if (kept === undefined) {
+      kept = Object.freeze(value);
+      if (store.size < 1000) store.set(key, kept);
+    }
+    return kept;
+  };
   const attemptLists = new Map<string, SourceAttempt[]>();
-  const intern = (attempts: SourceAttempt[]) => {
-    const key = JSON.stringify(attempts);
-    let shared = attemptLists.get(key);
-    if (shared === undefined) {
-      shared = attemptLists.size < 1000 ? (Object.freeze(attempts) as SourceAttempt[]) : attempts;
-      if (attemptLists.size < 1000) attemptLists.set(key, shared);
-    }
-    return shared;
-  };
-  // Likewise the per-field origin ("every field from X" for nearly everyone).
+  const intern = (attempts: SourceAttempt[]) => shared(attemptLists, JSON.stringify(attempts), attempts);
   const origins = new Map<string, Origin>();
-  const internOrigin = (origin: Origin) => {
-    const key = `${origin.uid}\0${origin.gid}\0${origin.home}\0${origin.gecos}\0${origin.groups}`;
-    let shared = origins.get(key);
-    if (shared === undefined) {
-      shared = Object.freeze(origin);
-      if (origins.size < 1000) origins.set(key, shared);
-    }
-    return shared;
-  };
+  const internOrigin = (origin: Origin) =>
+    shared(
+      origins,
+      `${origin.uid}\0${origin.gid}\0${origin.home}\0${origin.gecos}\0${origin.groups}`,
+      origin,
+    );
 
   function derivedFor(name: string, entry: Entry & { kind: 'found' }, identity?: Identity): D {
     const memo = derivations.get(name);
