@@ -8,7 +8,7 @@
 //   5. latency: p50/p99 at half the cached maximum, and with a cold cache over 10 000 users
 //   6. cold start: process start to the first 200 from /readyz on the embedded default
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import autocannon from 'autocannon';
@@ -26,8 +26,15 @@ const USERS = 10_000;
 const GROUPS = 2_000;
 const POOL_SIZE = 4;
 
+/** BENCH_PROFILE=1: the uncached servers write V8 CPU profiles (flame graphs in Chrome DevTools or speedscope). */
+const PROFILE_DIR = process.env.BENCH_PROFILE ? join(ROOT, 'bench/results/profiles') : undefined;
+const profiled = (name: string) =>
+  PROFILE_DIR === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', join(PROFILE_DIR, name)];
+
 const work = mkdtempSync(join(tmpdir(), 'idmount-bench-'));
 const children: ChildProcess[] = [];
+/** Each bench server's process id by its base URL, for CPU accounting. */
+const pids = new Map<string, number>();
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
 
 /** Starts a bench server process and resolves with its base URL once it prints READY. */
@@ -43,7 +50,10 @@ function server(script: string, env: Record<string, string>, nodeArgs: string[] 
     child.stdout?.on('data', (chunk) => {
       out += chunk;
       const match = /READY (\S+)/.exec(out);
-      if (match) resolveUrl(match[1] as string);
+      if (match) {
+        pids.set(match[1] as string, child.pid as number);
+        resolveUrl(match[1] as string);
+      }
     });
     child.on('exit', (code) => reject(new Error(`${script} exited with ${code} before it was ready`)));
   });
@@ -78,6 +88,45 @@ async function load(
     total: result.requests.total,
   };
 }
+
+/** Kernel clock ticks per second, the unit of utime/stime in /proc/<pid>/stat. */
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
+
+/** CPU seconds (user + system, all threads) a process has used, from /proc (Linux). */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the parenthesised command name: state is the first, utime the 12th, stime the 13th.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+/** CPU seconds spent by one side of a comparison: its server, slapd, and the load generator (this process). */
+type CpuTally = { server: number; slapd: number; load: number; requests: number };
+const newTally = (): CpuTally => ({ server: 0, slapd: 0, load: 0, requests: 0 });
+
+/** Runs one load round against `url` and adds the CPU each process spent during it to `tally`. */
+async function accounted(tally: CpuTally, url: string, slapdPid: number, run: () => Promise<Run>) {
+  const server = pids.get(url) as number;
+  const [server0, slapd0, load0] = [cpuSeconds(server), cpuSeconds(slapdPid), process.cpuUsage()];
+  const result = await run();
+  const load = process.cpuUsage(load0);
+  tally.server += cpuSeconds(server) - server0;
+  tally.slapd += cpuSeconds(slapdPid) - slapd0;
+  tally.load += (load.user + load.system) / 1e6;
+  tally.requests += result.total;
+  return result;
+}
+
+/** µs per request for each process of a tally, and their sum. */
+const perRequest = (t: CpuTally) => {
+  const us = (seconds: number) => (seconds * 1e6) / t.requests;
+  return {
+    server: us(t.server),
+    slapd: us(t.slapd),
+    load: us(t.load),
+    total: us(t.server + t.slapd + t.load),
+  };
+};
 
 /**
  * Runs A and B in several short rounds, each round in a random order, and takes the median of the
@@ -237,16 +286,22 @@ async function main() {
     const atHalf = await load(cached, warmPaths, { seconds: ROUND_SECONDS * 2, rate: half });
 
     // 2. Uncached resolutions.
-    const uncached = await server('idmount.ts', {
-      BENCH_CONFIG: idmountConfig('uncached', ldapSource, { ttl: 0, negativeTtl: 0, refreshAhead: 0 }),
-    });
-    const baseline = await server('ldap-baseline.ts', {
-      BENCH_LDAP_URL: slapd.url,
-      BENCH_LDAP_SUFFIX: slapd.suffix,
-      BENCH_BIND_DN: slapd.bindDN,
-      BENCH_BIND_PW: 'bind-secret-for-tests',
-      BENCH_POOL_SIZE: String(POOL_SIZE),
-    });
+    const uncached = await server(
+      'idmount.ts',
+      { BENCH_CONFIG: idmountConfig('uncached', ldapSource, { ttl: 0, negativeTtl: 0, refreshAhead: 0 }) },
+      profiled('uncached-idmount'),
+    );
+    const baseline = await server(
+      'ldap-baseline.ts',
+      {
+        BENCH_LDAP_URL: slapd.url,
+        BENCH_LDAP_SUFFIX: slapd.suffix,
+        BENCH_BIND_DN: slapd.bindDN,
+        BENCH_BIND_PW: 'bind-secret-for-tests',
+        BENCH_POOL_SIZE: String(POOL_SIZE),
+      },
+      profiled('uncached-raw-route'),
+    );
     log('2/6 uncached resolutions vs raw ldapts route');
     let offset = 0;
     const distinct = () => {
@@ -254,10 +309,22 @@ async function main() {
       offset += 100_000;
       return (i: number) => `/users/user${(start + i) % USERS}/spawn-plan`;
     };
-    const two = await sideBySide(
-      () => load(uncached, distinct()),
-      () => load(baseline, distinct()),
-    );
+    // One discarded round each first: both processes compile their hot paths, open their pools and
+    // grow their heaps before anything is counted (idmount has more code to warm than the raw route).
+    await load(uncached, distinct());
+    await load(baseline, distinct());
+    // Where the CPU goes (Linux): on a machine where idmount or the raw route, slapd and the load
+    // generator share the cores, throughput follows the CPU all three spend per request.
+    const slapdPid = slapd.pid;
+    const canAccount = slapdPid !== undefined && existsSync('/proc/self/stat');
+    const [idmountCpu, rawCpu] = [newTally(), newTally()];
+    const uncachedRound = (url: string, tally: CpuTally) => () => {
+      const paths = distinct();
+      return canAccount
+        ? accounted(tally, url, slapdPid as number, () => load(url, paths))
+        : load(url, paths);
+    };
+    const two = await sideBySide(uncachedRound(uncached, idmountCpu), uncachedRound(baseline, rawCpu));
     rows.push(
       ratioRow(
         `Uncached resolutions (req/s, ${USERS} users / ${GROUPS} groups, pool ${POOL_SIZE})`,
@@ -267,6 +334,17 @@ async function main() {
       ),
     );
     if (two.bad > 0) notes.push(`uncached run: ${two.bad} errors or non-2xx answers`);
+    if (PROFILE_DIR !== undefined) {
+      notes.push('CPU profiles of both uncached servers: bench/results/profiles/ (written when they stop)');
+    }
+    if (canAccount) {
+      const [mine, raw] = [perRequest(idmountCpu), perRequest(rawCpu)];
+      const line = (name: string, c: ReturnType<typeof perRequest>) =>
+        `${name} ${fmt(c.server)} + slapd ${fmt(c.slapd)} + load generator ${fmt(c.load)} = ${fmt(c.total)}`;
+      notes.push(
+        `CPU per uncached request during those rounds (µs, user + system, all threads): ${line('idmount', mine)}; ${line('raw ldapts route', raw)}. Ratio of the totals: ${fmt(raw.total / mine.total, 2)}.`,
+      );
+    }
 
     // 3. Single-flight, counted on the slapd side.
     log('3/6 single-flight');

@@ -307,6 +307,8 @@ export interface Slapd {
   readonly tls: TlsMaterial;
   readonly dir: string;
   readonly running: boolean;
+  /** The running slapd's process id (the bench reads its CPU time); undefined when stopped. */
+  readonly pid: number | undefined;
   /** Starts slapd again on the same ports with the same data. */
   start(): Promise<void>;
   /** SIGTERM (clean) or SIGKILL (crash); resolves when the process is gone. */
@@ -482,6 +484,9 @@ export async function startSlapd(options: SlapdOptions): Promise<Slapd> {
     dir,
     get running() {
       return child !== undefined;
+    },
+    get pid() {
+      return child?.pid;
     },
     start,
     stop,
