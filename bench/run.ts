@@ -315,14 +315,13 @@ async function main() {
     await load(baseline, distinct());
     // Where the CPU goes (Linux): on a machine where idmount or the raw route, slapd and the load
     // generator share the cores, throughput follows the CPU all three spend per request.
-    const slapdPid = slapd.pid;
-    const canAccount = slapdPid !== undefined && existsSync('/proc/self/stat');
+    const slapdPid = existsSync('/proc/self/stat') ? slapd.pid : undefined;
     const [idmountCpu, rawCpu] = [newTally(), newTally()];
     const uncachedRound = (url: string, tally: CpuTally) => () => {
       const paths = distinct();
-      return canAccount
-        ? accounted(tally, url, slapdPid as number, () => load(url, paths))
-        : load(url, paths);
+      return slapdPid === undefined
+        ? load(url, paths)
+        : accounted(tally, url, slapdPid, () => load(url, paths));
     };
     const two = await sideBySide(uncachedRound(uncached, idmountCpu), uncachedRound(baseline, rawCpu));
     rows.push(
@@ -337,7 +336,7 @@ async function main() {
     if (PROFILE_DIR !== undefined) {
       notes.push('CPU profiles of both uncached servers: bench/results/profiles/ (written when they stop)');
     }
-    if (canAccount) {
+    if (slapdPid !== undefined) {
       const [mine, raw] = [perRequest(idmountCpu), perRequest(rawCpu)];
       const line = (name: string, c: ReturnType<typeof perRequest>) =>
         `${name} ${fmt(c.server)} + slapd ${fmt(c.slapd)} + load generator ${fmt(c.load)} = ${fmt(c.total)}`;
