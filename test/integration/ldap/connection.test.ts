@@ -1,9 +1,11 @@
 // The ldap source's connections against a real slapd: failover, LDAPS / StartTLS and certificate
 // verification, bind failures, single-flight bind, re-bind after slapd drops connections, slapd
 // killed and restarted, backoff while down, and a stalled connection not failing the others.
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { IdmountError } from '../../../src/errors.js';
 import { createLdapSource } from '../../../src/identity/sources/ldap/source.js';
@@ -138,6 +140,53 @@ describe('ldap connections', () => {
     // The directory answered: it is not down, and the next lookup asks it again.
     expect(source.health().up).toBe(true);
     expect((await failure(source.lookup('alice'))).message).toMatch(/NoSuchObject/);
+  });
+
+  it('sends searches started in the same turn of the event loop in one write, so the directory reads them together', async () => {
+    // A TCP relay to slapd in its own process counts the reads it gets from idmount's side. It
+    // waits in the kernel while this process runs, so searches written one by one would reach it
+    // as several reads (the first wakes it while the next are still being built); one write
+    // arrives as one read. The relay answers "reads <n>" on each line of stdin.
+    const relay = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const net = require('node:net');
+         let reads = 0;
+         const server = net.createServer((client) => {
+           const upstream = net.connect(${slapd.port}, '127.0.0.1');
+           client.on('data', (d) => { reads += 1; upstream.write(d); });
+           upstream.on('data', (d) => client.write(d));
+           for (const s of [client, upstream]) s.on('error', () => { client.destroy(); upstream.destroy(); });
+           client.on('close', () => upstream.destroy());
+         });
+         server.listen(0, '127.0.0.1', () => console.log('port ' + server.address().port));
+         process.stdin.on('data', () => { console.log('reads ' + reads); reads = 0; });`,
+      ],
+      { stdio: ['pipe', 'pipe', 'inherit'] },
+    );
+    const lines = createInterface({ input: relay.stdout as NodeJS.ReadableStream })[Symbol.asyncIterator]();
+    const next = async () => ((await lines.next()).value as string).split(' ')[1] as string;
+    try {
+      const port = Number(await next());
+      // One connection, one user base and no groups: each lookup is exactly one search on it.
+      const source = open({
+        urls: [`ldap://127.0.0.1:${port}`],
+        poolSize: 1,
+        users: { bases: [{ base: `ou=people,${slapd.suffix}` }] },
+        groups: { bases: [] },
+      });
+      expect(await source.lookup('alice')).toMatchObject({ uid: 2001 }); // connected and bound
+      relay.stdin?.write('reset\n');
+      await next();
+      const names = ['alice', 'bob', 'carol', 'cyc', 'many', 'erin'];
+      const records = await Promise.all(names.map((name) => source.lookup(name)));
+      expect(records.map((r) => r?.name)).toEqual(names);
+      relay.stdin?.write('count\n');
+      expect(Number(await next())).toBe(1);
+    } finally {
+      relay.kill();
+    }
   });
 
   it('binds each pooled connection once when 50 lookups arrive together (single-flight bind)', async () => {

@@ -163,6 +163,30 @@ interface Slot {
   inFlight: number;
 }
 
+/**
+ * Requests written to one connection in the same turn of the event loop leave in one write
+ * (cork until setImmediate): under a spawn storm the directory then reads several requests per
+ * wakeup and answers them together, instead of one segment, one wakeup and one reply per search.
+ * The searches themselves are unchanged; a lone request waits for the end of the current turn only.
+ */
+const coalesceWrites = <S extends net.Socket>(socket: S): S => {
+  const write = socket.write;
+  let corked = false;
+  const flush = () => {
+    corked = false;
+    socket.uncork();
+  };
+  socket.write = function (this: S, ...args: Parameters<S['write']>) {
+    if (!corked) {
+      corked = true;
+      socket.cork();
+      setImmediate(flush);
+    }
+    return write.apply(this, args);
+  } as S['write'];
+  return socket;
+};
+
 /** Raised inside the pool for failures that mean "the directory cannot be asked" (vs. an LDAP result). */
 class ConnectionFailure extends Error {}
 /** No URL could be connected and bound just now: retrying at once would only hammer the directory. */
@@ -261,12 +285,12 @@ export function createLdapPool(source: string, settings: LdapConnectionSettings,
       createConnection: ((...args: Parameters<typeof net.connect>) => {
         if (plainOpened) return refuse();
         plainOpened = true;
-        return net.connect(...args);
+        return coalesceWrites(net.connect(...args));
       }) as typeof net.connect,
       createSecureConnection: ((...args: Parameters<typeof tls.connect>) => {
         if (secureOpened) return refuse() as unknown as tls.TLSSocket;
         secureOpened = true;
-        return (tls.connect as (...a: unknown[]) => tls.TLSSocket)(...args);
+        return coalesceWrites((tls.connect as (...a: unknown[]) => tls.TLSSocket)(...args));
       }) as typeof tls.connect,
     });
   };
