@@ -1,6 +1,7 @@
 // The ldap source's connections against a real slapd: failover, LDAPS / StartTLS and certificate
 // verification, bind failures, single-flight bind, re-bind after slapd drops connections, slapd
-// killed and restarted, backoff while down, and a stalled connection not failing the others.
+// killed and restarted, backoff while down, a stalled connection not failing the others, and
+// searches started together leaving a connection in one write.
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import net from 'node:net';

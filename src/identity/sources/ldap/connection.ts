@@ -1,6 +1,7 @@
 // A small pool of bound LDAP connections shared by the `ldap` and `ad` sources: URL failover,
 // LDAPS / StartTLS, single-flight bind, re-bind after the server drops a connection, per-operation
-// timeouts, health (up/down + last error) and jittered exponential backoff while the directory is down.
+// timeouts, health (up/down + last error), jittered exponential backoff while the directory is down,
+// and one write per connection for the searches started in the same turn of the event loop.
 //
 // Why one ldapts Client per connection and never a transparent reconnect: ldapts reconnects a
 // dropped socket on the next operation WITHOUT binding again (and, after StartTLS, without TLS).
