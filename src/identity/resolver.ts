@@ -50,6 +50,9 @@ const FIELDS = ['uid', 'gid', 'home', 'gecos', 'groups'] as const;
 
 type Origin = Identity['origin'];
 
+/** What the chain found, and what each source it asked answered (shown in explain traces). */
+type ChainAnswer = { identity: Identity | null; attempts: SourceAttempt[] };
+
 /**
  * An identity as the cache keeps it: `[name, uid, gid, home, gecos, shell, [group, gid, ...],
  * primaryGroupName, notes]` as JSON (absent fields as null), its origin kept beside it and shared.
@@ -134,22 +137,34 @@ export function createResolver<D>(options: ResolverOptions<D>) {
     return value;
   }
 
+  // The attempt lists the chain can end with when it is not merged, built once: "not found" in
+  // every source before the one that knows the user, or in all of them.
+  const notFound = (s: IdentitySource): SourceAttempt => ({ source: s.name, result: 'not found' });
+  const foundAt = sources.map((source, i) =>
+    Object.freeze([...sources.slice(0, i).map(notFound), { source: source.name, result: 'found' }]),
+  );
+  const foundNowhere = Object.freeze(sources.map(notFound));
+  // ...and each source's origin when it gives every field (`complete` drops the absent ones).
+  const everyFieldFrom = sources.map(
+    (source) => Object.fromEntries(FIELDS.map((f) => [f, source.name])) as Record<string, string>,
+  );
+
   async function askChain(name: string): Promise<Entry> {
-    const attempts: SourceAttempt[] = [];
     const started = performance.now();
     const elapsed = () => (performance.now() - started) / 1000;
     try {
-      const identity = merge === undefined ? await firstKnown(name, attempts) : await merged(name, attempts);
-      if (identity === null) {
+      const chain = merge === undefined ? await firstKnown(name) : await merged(name);
+      if (chain.identity === null) {
         events?.lookup('not_found', elapsed());
-        return { kind: 'missing', attempts: intern(attempts), fetchedAt: now() };
+        return { kind: 'missing', attempts: chain.attempts, fetchedAt: now() };
       }
+      const { identity } = chain;
       events?.lookup('found', elapsed());
       const entry = {
         kind: 'found' as const,
         identity: pack(identity),
         origin: internOrigin(identity.origin),
-        attempts: intern(attempts),
+        attempts: chain.attempts,
         fetchedAt: now(),
       };
       derivedFor(name, entry, identity);
@@ -163,25 +178,30 @@ export function createResolver<D>(options: ResolverOptions<D>) {
 
   // The first source that knows the user answers. A source that cannot be asked stops the chain:
   // a later source might hold a different identity for the same name, and guessing is worse than 503.
-  async function firstKnown(name: string, attempts: SourceAttempt[]): Promise<Identity | null> {
-    for (const source of sources) {
+  async function firstKnown(name: string): Promise<ChainAnswer> {
+    for (let i = 0; i < sources.length; i++) {
+      const source = sources[i] as IdentitySource;
       let record: DirectoryRecord | null;
       try {
         record = await source.lookup(name);
       } catch (err) {
-        attempts.push({ source: source.name, result: err instanceof IdmountError ? err.code : 'error' });
         throw wrapUnexpected(err, source.name);
       }
-      attempts.push({ source: source.name, result: record === null ? 'not found' : 'found' });
-      if (record !== null)
-        return complete(record, Object.fromEntries(FIELDS.map((f) => [f, source.name])), source.name);
+      if (record !== null) {
+        return {
+          identity: complete(record, everyFieldFrom[i] as Record<string, string>, source.name),
+          attempts: foundAt[i] as SourceAttempt[],
+        };
+      }
     }
-    return null;
+    return { identity: null, attempts: foundNowhere as SourceAttempt[] };
   }
 
   // Per-field merge: each field named in `merge` comes from that source; the others from the first
   // source (in order) that knows the user.
-  async function merged(name: string, attempts: SourceAttempt[]): Promise<Identity | null> {
+  async function merged(name: string): Promise<ChainAnswer> {
+    const attempts: SourceAttempt[] = [];
+    const outcome = (identity: Identity | null): ChainAnswer => ({ identity, attempts: intern(attempts) });
     const results = await Promise.allSettled(sources.map((s) => s.lookup(name)));
     const records = new Map<string, DirectoryRecord>();
     results.forEach((result, i) => {
@@ -199,7 +219,7 @@ export function createResolver<D>(options: ResolverOptions<D>) {
     const failed = results.find((r) => r.status === 'rejected');
     if (failed !== undefined) throw wrapUnexpected((failed as PromiseRejectedResult).reason, 'chain');
     const first = sources.find((s) => records.has(s.name));
-    if (first === undefined) return null;
+    if (first === undefined) return outcome(null);
     const origin: Record<string, string> = {};
     const combined: DirectoryRecord = { name: (records.get(first.name) as DirectoryRecord).name, notes: [] };
     for (const field of FIELDS) {
@@ -211,10 +231,10 @@ export function createResolver<D>(options: ResolverOptions<D>) {
       if (field === 'gid') combined.primaryGroupName = record.primaryGroupName;
     }
     const uidFrom = merge?.uid ?? first.name;
-    if (!records.has(uidFrom)) return null;
+    if (!records.has(uidFrom)) return outcome(null);
     combined.name = (records.get(uidFrom) as DirectoryRecord).name;
     combined.notes = [...records.values()].flatMap((r) => r.notes ?? []);
-    return complete(combined, origin, uidFrom);
+    return outcome(complete(combined, origin, uidFrom));
   }
 
   function complete(record: DirectoryRecord, origin: Record<string, string>, source: string): Identity {
@@ -249,12 +269,17 @@ export function createResolver<D>(options: ResolverOptions<D>) {
   function fetchOnce(name: string): Promise<Entry> {
     let pending = inFlight.get(name);
     if (pending === undefined) {
-      pending = askChain(name)
-        .then((entry) => {
+      pending = askChain(name).then(
+        (entry) => {
+          inFlight.delete(name);
           entries.set(name, entry);
           return entry;
-        })
-        .finally(() => inFlight.delete(name));
+        },
+        (err: unknown) => {
+          inFlight.delete(name);
+          throw err;
+        },
+      );
       inFlight.set(name, pending);
     }
     return pending;

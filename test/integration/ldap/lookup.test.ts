@@ -70,6 +70,21 @@ describe.each<LdapSchema>(['rfc2307', 'rfc2307bis'])('ldap source, %s directory'
     expect(many?.groups).toHaveLength(MANY_GROUPS);
   });
 
+  it('stops a paged group search at groups.maxGroups and says so in the notes', async () => {
+    const config = ldapConfig(slapd);
+    const capped = createLdapSource(
+      { ...config, groups: { ...config.groups, pageSize: 50, maxGroups: 120 } },
+      ctx,
+    );
+    try {
+      const many = await capped.lookup('many');
+      expect(many?.groups).toHaveLength(120);
+      expect(many?.notes).toContain('group list cut at 120 (groups.maxGroups)');
+    } finally {
+      await capped.close();
+    }
+  });
+
   it(`resolves membership of a ${BIG_GROUP}-member group without reading its member list`, async () => {
     const before = slapd.log().length;
     const erin = await source.lookup('erin');

@@ -150,10 +150,10 @@ export interface LdapSearchRequest {
   filter: Filter;
   attributes: string[];
   /** Attributes returned as Buffers (e.g. AD `objectSid`). */
-  explicitBufferAttributes?: string[];
+  explicitBufferAttributes?: string[] | undefined;
   /** Ask the server for pages of this size (RFC 2696) so large results never hit a server size limit. */
   pageSize?: number;
-  /** Stop after this many entries (client-side cap; the server may enforce a lower one). */
+  /** Most entries wanted: sent as the search's size limit (the server stops there) and cut to it here too. */
   sizeLimit?: number;
 }
 
@@ -402,27 +402,19 @@ export function createLdapPool(source: string, settings: LdapConnectionSettings,
   };
 
   const runSearch = async (client: Client, request: LdapSearchRequest): Promise<Entry[]> => {
-    const options = {
+    // A paged search is read to its end by ldapts itself (all pages, one promise); the size limit
+    // travels in the request, so the directory stops there, and anything past it is cut here.
+    const { searchEntries } = await client.search(request.base, {
       scope: request.scope,
       filter: request.filter,
       attributes: request.attributes,
-      ...(request.explicitBufferAttributes
-        ? { explicitBufferAttributes: request.explicitBufferAttributes }
-        : {}),
-      ...(request.sizeLimit !== undefined ? { sizeLimit: request.sizeLimit } : {}),
-    };
-    if (request.pageSize === undefined) {
-      return (await client.search(request.base, options)).searchEntries;
-    }
-    const entries: Entry[] = [];
-    for await (const page of client.searchPaginated(request.base, {
-      ...options,
-      paged: { pageSize: request.pageSize },
-    })) {
-      entries.push(...page.searchEntries);
-      if (request.sizeLimit !== undefined && entries.length >= request.sizeLimit) break;
-    }
-    return entries;
+      explicitBufferAttributes: request.explicitBufferAttributes,
+      sizeLimit: request.sizeLimit,
+      paged: request.pageSize === undefined ? false : { pageSize: request.pageSize },
+    });
+    return request.sizeLimit !== undefined && searchEntries.length > request.sizeLimit
+      ? searchEntries.slice(0, request.sizeLimit)
+      : searchEntries;
   };
 
   const isConnectionError = (err: unknown) =>
@@ -444,7 +436,9 @@ export function createLdapPool(source: string, settings: LdapConnectionSettings,
   const attempt = async (slot: Slot, request: LdapSearchRequest): Promise<Entry[]> => {
     slot.inFlight += 1;
     try {
-      const client = await acquire(slot);
+      // A bound connection is used as it is: no promise (and no turn of the microtask queue) per search.
+      const current = slot.client;
+      const client = current !== undefined && usable(current) ? current : await acquire(slot);
       try {
         // Our own timer, not ldapts' `timeout` option: ldapts destroys the socket on a timeout,
         // failing every other request in flight on that connection. Here only this request fails;

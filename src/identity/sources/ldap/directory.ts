@@ -128,40 +128,72 @@ export interface LdapFlavour {
   maxGroups: number;
 }
 
-const values = (entry: Entry, attribute: string): string[] => {
+const rawValue = (entry: Entry, attribute: string) => {
   // ldapts keys entries by the attribute names as the server spelt them, which is nearly always
   // as requested; look for another case only when the exact key is missing.
-  let raw = entry[attribute];
-  if (raw === undefined) {
-    const wanted = attribute.toLowerCase();
-    const key = Object.keys(entry).find((k) => k.toLowerCase() === wanted);
-    raw = key === undefined ? undefined : entry[key];
-  }
+  const raw = entry[attribute];
+  if (raw !== undefined) return raw;
+  const wanted = attribute.toLowerCase();
+  const key = Object.keys(entry).find((k) => k.toLowerCase() === wanted);
+  return key === undefined ? undefined : entry[key];
+};
+
+const text = (value: string | Buffer) => (Buffer.isBuffer(value) ? value.toString('utf8') : value);
+
+const values = (entry: Entry, attribute: string): string[] => {
+  const raw = rawValue(entry, attribute);
   if (raw === undefined) return [];
   if (typeof raw === 'string') return [raw];
-  const list = Array.isArray(raw) ? raw : [raw];
-  return list.map((v) => (Buffer.isBuffer(v) ? v.toString('utf8') : v));
+  return Array.isArray(raw) ? raw.map(text) : [text(raw)];
+};
+
+/** The first value only (most attributes have one), without building the list. */
+const firstValue = (entry: Entry, attribute: string): string | undefined => {
+  const raw = rawValue(entry, attribute);
+  if (raw === undefined || typeof raw === 'string') return raw;
+  const value = Array.isArray(raw) ? raw[0] : raw;
+  return value === undefined ? undefined : text(value);
+};
+
+/** Entries found under several bases, each once (bases may overlap; one search never repeats an entry). */
+const distinct = (entries: Entry[], bases: SearchBase[]): Entry[] => {
+  if (bases.length < 2) return entries;
+  const seen = new Set<string>();
+  return entries.filter((entry) => {
+    const key = entry.dn.toLowerCase();
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 };
 
 const single = (entry: Entry, attribute: string, source: string, user: string): string | undefined => {
-  const list = values(entry, attribute);
-  if (list.length > 1) {
+  const raw = rawValue(entry, attribute);
+  if (Array.isArray(raw) && raw.length > 1) {
     throw directoryEntryInvalid(
       source,
-      `The directory entry for '${user}' has ${list.length} values for ${attribute}.`,
+      `The directory entry for '${user}' has ${raw.length} values for ${attribute}.`,
       {
         attribute,
         user,
       },
     );
   }
-  return list[0] === '' ? undefined : list[0];
+  const value = firstValue(entry, attribute);
+  return value === '' ? undefined : value;
 };
 
-/** POSIX ids: plain decimal, at most 2^32-2 (2^32-1 is the kernel's "no id"). Policy refuses 0. */
-const DECIMAL_ID = /^\d{1,10}$/;
-export const parsePosixId = (text: string): number | undefined =>
-  DECIMAL_ID.test(text) && Number(text) <= 4_294_967_294 ? Number(text) : undefined;
+/** POSIX ids: plain decimal (ASCII digits only), at most 2^32-2 (2^32-1 is the kernel's "no id"). Policy refuses 0. */
+export const parsePosixId = (text: string): number | undefined => {
+  if (text.length === 0 || text.length > 10) return undefined;
+  let id = 0;
+  for (let i = 0; i < text.length; i++) {
+    const digit = text.charCodeAt(i) - 48;
+    if (digit < 0 || digit > 9) return undefined;
+    id = id * 10 + digit;
+  }
+  return id <= 4_294_967_294 ? id : undefined;
+};
 
 const sameDn = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
 
@@ -185,36 +217,35 @@ export function createLdapDirectory(source: string, pool: LdapPool, flavour: Lda
     flavour.caseSensitiveNames ? candidate === wanted : candidate.toLowerCase() === wanted.toLowerCase();
 
   /** One search per base, all at once; a single base (the usual case) is searched directly. */
-  const searchBases = async (
+  const searchBases = (
     bases: SearchBase[],
     request: (base: SearchBase) => LdapSearchRequest,
   ): Promise<Entry[]> =>
     bases.length === 1
       ? pool.search(request(bases[0] as SearchBase))
-      : (await Promise.all(bases.map((b) => pool.search(request(b))))).flat();
+      : Promise.all(bases.map((b) => pool.search(request(b)))).then((found) => found.flat());
 
+  // Only names and gids: member lists of big groups (thousands of DNs) are never fetched.
+  const groupAttributeList = [ga.name, ga.gid, ...(flavour.extraGroupAttributes ?? [])];
   const searchGroups = async (filter: Filter): Promise<GroupEntry[]> => {
     const found = await searchBases(flavour.groupBases, (b) => ({
       base: b.base,
       scope: b.scope,
       filter: new AndFilter({ filters: [b.filter, filter] }),
-      // Only names and gids: member lists of big groups (thousands of DNs) are never fetched.
-      attributes: [ga.name, ga.gid, ...(flavour.extraGroupAttributes ?? [])],
-      ...(flavour.binaryAttributes ? { explicitBufferAttributes: flavour.binaryAttributes } : {}),
+      attributes: groupAttributeList,
+      explicitBufferAttributes: flavour.binaryAttributes,
       pageSize: flavour.groupPageSize,
       sizeLimit: flavour.maxGroups,
     }));
-    const byDn = new Map<string, GroupEntry>();
-    for (const entry of found) {
-      const key = entry.dn.toLowerCase();
-      if (byDn.has(key)) continue;
-      const name = values(entry, ga.name)[0];
+    const groups: GroupEntry[] = [];
+    for (const entry of distinct(found, flavour.groupBases)) {
+      const name = firstValue(entry, ga.name);
       if (name === undefined) continue;
-      const gidText = values(entry, ga.gid)[0];
+      const gidText = firstValue(entry, ga.gid);
       const gid = gidText === undefined ? undefined : (parsePosixId(gidText) ?? Number.NaN);
-      byDn.set(key, { dn: entry.dn, name, gid, entry });
+      groups.push({ dn: entry.dn, name, gid, entry });
     }
-    return [...byDn.values()];
+    return groups;
   };
 
   return {
@@ -231,16 +262,13 @@ export function createLdapDirectory(source: string, pool: LdapPool, flavour: Lda
           filters: [b.filter, new EqualityFilter({ attribute: ua.name, value: wanted })],
         }),
         attributes: userAttributeList,
-        ...(flavour.binaryAttributes ? { explicitBufferAttributes: flavour.binaryAttributes } : {}),
+        explicitBufferAttributes: flavour.binaryAttributes,
         // Two entries are enough to know the name is ambiguous.
         sizeLimit: 3,
       }));
-      const byDn = new Map<string, Entry>();
-      for (const entry of found) {
-        if (values(entry, ua.name).some((n) => nameMatches(n, wanted)))
-          byDn.set(entry.dn.toLowerCase(), entry);
-      }
-      const entries = [...byDn.values()];
+      const entries = distinct(found, flavour.userBases).filter((entry) =>
+        values(entry, ua.name).some((n) => nameMatches(n, wanted)),
+      );
       if (entries.length === 0) return null;
       if (entries.length > 1) {
         throw directoryEntryInvalid(
@@ -278,8 +306,8 @@ export function createLdapDirectory(source: string, pool: LdapPool, flavour: Lda
       };
       const needsMapping =
         flavour.idsFromMapping === true ||
-        values(entry, ua.uid).length === 0 ||
-        values(entry, ua.gid).length === 0;
+        firstValue(entry, ua.uid) === undefined ||
+        firstValue(entry, ua.gid) === undefined;
       const mapped = needsMapping ? flavour.mapIds?.(entry) : undefined;
       if (mapped?.note) notes.push(mapped.note);
       const uid = readId(ua.uid, mapped?.uid);
@@ -320,7 +348,7 @@ export function createLdapDirectory(source: string, pool: LdapPool, flavour: Lda
         uid,
         gid,
         home: single(entry, ua.home, source, name),
-        gecos: values(entry, ua.gecos)[0] || undefined,
+        gecos: firstValue(entry, ua.gecos) || undefined,
         shell: single(entry, ua.shell, source, name),
         ...(groups !== undefined ? { groups } : {}),
         ...(primaryGroupName !== undefined ? { primaryGroupName } : {}),
