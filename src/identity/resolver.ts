@@ -50,6 +50,9 @@ const FIELDS = ['uid', 'gid', 'home', 'gecos', 'groups'] as const;
 
 type Origin = Identity['origin'];
 
+/** A lookup's result for the cache, with what was derived from it (the miss answers with both). */
+type Fill<D> = { entry: Entry; derived?: D };
+
 /** What the chain found, and what each source it asked answered (shown in explain traces). */
 type ChainAnswer = { identity: Identity | null; attempts: SourceAttempt[] };
 
@@ -107,7 +110,7 @@ export function createResolver<D>(options: ResolverOptions<D>) {
   // here); this way they grow with the cache.
   const entries = new LRUCache<string, Entry>({ maxSize: limits.maxEntries, sizeCalculation: () => 1 });
   const derivations = new LRUCache<string, { fetchedAt: number; value: D }>({ max: limits.planEntries });
-  const inFlight = new Map<string, Promise<Entry>>();
+  const inFlight = new Map<string, Promise<Fill<D>>>();
   const merge = options.merge;
   // Most users' attempt lists ("found in X") and per-field origins ("every field from X") are
   // identical: 100 000 users share a few frozen copies (at most 1000 distinct ones are kept).
@@ -129,9 +132,12 @@ export function createResolver<D>(options: ResolverOptions<D>) {
       origin,
     );
 
+  /** The derivation of a cached identity: kept, or rebuilt from it (`identity` when just fetched). */
   function derivedFor(name: string, entry: Entry & { kind: 'found' }, identity?: Identity): D {
-    const memo = derivations.get(name);
-    if (memo !== undefined && memo.fetchedAt === entry.fetchedAt) return memo.value;
+    if (identity === undefined) {
+      const memo = derivations.get(name);
+      if (memo !== undefined && memo.fetchedAt === entry.fetchedAt) return memo.value;
+    }
     const value = derive(identity ?? unpack(entry.identity, entry.origin));
     derivations.set(name, { fetchedAt: entry.fetchedAt, value });
     return value;
@@ -149,14 +155,14 @@ export function createResolver<D>(options: ResolverOptions<D>) {
     (source) => Object.fromEntries(FIELDS.map((f) => [f, source.name])) as Record<string, string>,
   );
 
-  async function askChain(name: string): Promise<Entry> {
+  async function askChain(name: string): Promise<Fill<D>> {
     const started = performance.now();
     const elapsed = () => (performance.now() - started) / 1000;
     try {
       const chain = merge === undefined ? await firstKnown(name) : await merged(name);
       if (chain.identity === null) {
         events?.lookup('not_found', elapsed());
-        return { kind: 'missing', attempts: chain.attempts, fetchedAt: now() };
+        return { entry: { kind: 'missing', attempts: chain.attempts, fetchedAt: now() } };
       }
       const { identity } = chain;
       events?.lookup('found', elapsed());
@@ -167,8 +173,7 @@ export function createResolver<D>(options: ResolverOptions<D>) {
         attempts: chain.attempts,
         fetchedAt: now(),
       };
-      derivedFor(name, entry, identity);
-      return entry;
+      return { entry, derived: derivedFor(name, entry, identity) };
     } catch (err) {
       const code = err instanceof IdmountError ? err.code : undefined;
       events?.lookup(code === 'SOURCE_UNAVAILABLE' ? 'unavailable' : 'invalid', elapsed());
@@ -266,14 +271,14 @@ export function createResolver<D>(options: ResolverOptions<D>) {
     };
   }
 
-  function fetchOnce(name: string): Promise<Entry> {
+  function fetchOnce(name: string): Promise<Fill<D>> {
     let pending = inFlight.get(name);
     if (pending === undefined) {
       pending = askChain(name).then(
-        (entry) => {
+        (fill) => {
           inFlight.delete(name);
-          entries.set(name, entry);
-          return entry;
+          entries.set(name, fill.entry);
+          return fill;
         },
         (err: unknown) => {
           inFlight.delete(name);
@@ -287,7 +292,7 @@ export function createResolver<D>(options: ResolverOptions<D>) {
 
   const age = (entry: Entry) => now() - entry.fetchedAt;
 
-  function answer(entry: Entry, name: string, cache: CacheState, stale = false): Resolution<D> {
+  function answer(entry: Entry, name: string, cache: CacheState, stale = false, derived?: D): Resolution<D> {
     if (entry.kind === 'missing') {
       events?.cache('negative');
       throw userNotFound(name);
@@ -296,7 +301,7 @@ export function createResolver<D>(options: ResolverOptions<D>) {
     return new CachedResolution(
       entry.identity,
       entry.origin,
-      derivedFor(name, entry),
+      derived ?? derivedFor(name, entry),
       entry.attempts,
       cache,
       stale,
@@ -330,7 +335,8 @@ export function createResolver<D>(options: ResolverOptions<D>) {
   /** Asks the directory (single-flight), falling back to a stale identity while a source is down. */
   async function lookup(name: string): Promise<Resolution<D>> {
     try {
-      return answer(await fetchOnce(name), name, 'miss');
+      const fill = await fetchOnce(name);
+      return answer(fill.entry, name, 'miss', false, fill.derived);
     } catch (err) {
       const retained = entries.get(name);
       if (
