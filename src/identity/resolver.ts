@@ -150,10 +150,29 @@ export function createResolver<D>(options: ResolverOptions<D>) {
     Object.freeze([...sources.slice(0, i).map(notFound), { source: source.name, result: 'found' }]),
   );
   const foundNowhere = Object.freeze(sources.map(notFound));
-  // ...and each source's origin when it gives every field (`complete` drops the absent ones).
-  const everyFieldFrom = sources.map(
-    (source) => Object.fromEntries(FIELDS.map((f) => [f, source.name])) as Record<string, string>,
-  );
+  // ...and the per-field origins of an identity one source gave: uid and gid always, home, gecos
+  // and groups when the source has them. Eight variants per source, each made once and shared.
+  const sourceOrigins = sources.map(() => new Array<Origin | undefined>(8));
+  const originFrom = (i: number, record: DirectoryRecord): Origin => {
+    const present =
+      (record.home === undefined ? 0 : 1) |
+      (record.gecos === undefined ? 0 : 2) |
+      (record.groups === undefined ? 0 : 4);
+    const variants = sourceOrigins[i] as (Origin | undefined)[];
+    let origin = variants[present];
+    if (origin === undefined) {
+      const from = (sources[i] as IdentitySource).name;
+      origin = internOrigin({
+        uid: from,
+        gid: from,
+        home: present & 1 ? from : undefined,
+        gecos: present & 2 ? from : undefined,
+        groups: present & 4 ? from : undefined,
+      });
+      variants[present] = origin;
+    }
+    return origin;
+  };
 
   async function askChain(name: string): Promise<Fill<D>> {
     const started = performance.now();
@@ -169,7 +188,7 @@ export function createResolver<D>(options: ResolverOptions<D>) {
       const entry = {
         kind: 'found' as const,
         identity: pack(identity),
-        origin: internOrigin(identity.origin),
+        origin: identity.origin,
         attempts: chain.attempts,
         fetchedAt: now(),
       };
@@ -194,7 +213,7 @@ export function createResolver<D>(options: ResolverOptions<D>) {
       }
       if (record !== null) {
         return {
-          identity: complete(record, everyFieldFrom[i] as Record<string, string>, source.name),
+          identity: complete(record, originFrom(i, record), source.name),
           attempts: foundAt[i] as SourceAttempt[],
         };
       }
@@ -239,10 +258,19 @@ export function createResolver<D>(options: ResolverOptions<D>) {
     if (!records.has(uidFrom)) return outcome(null);
     combined.name = (records.get(uidFrom) as DirectoryRecord).name;
     combined.notes = [...records.values()].flatMap((r) => r.notes ?? []);
-    return outcome(complete(combined, origin, uidFrom));
+    // A field is named in `origin` exactly when `combined` has it.
+    const fieldOrigins = internOrigin({
+      uid: origin.uid,
+      gid: origin.gid,
+      home: origin.home,
+      gecos: origin.gecos,
+      groups: origin.groups,
+    });
+    return outcome(complete(combined, fieldOrigins, uidFrom));
   }
 
-  function complete(record: DirectoryRecord, origin: Record<string, string>, source: string): Identity {
+  /** The identity from a record and its (shared) per-field origin; uid and gid are required. */
+  function complete(record: DirectoryRecord, origin: Origin, source: string): Identity {
     for (const field of ['uid', 'gid'] as const) {
       if (record[field] === undefined) {
         throw directoryEntryInvalid(source, `No source gave a ${field} for '${record.name}'.`, {
@@ -260,13 +288,7 @@ export function createResolver<D>(options: ResolverOptions<D>) {
       shell: record.shell,
       groups: record.groups ?? [],
       primaryGroupName: record.primaryGroupName,
-      origin: {
-        uid: origin.uid,
-        gid: origin.gid,
-        home: record.home === undefined ? undefined : origin.home,
-        gecos: record.gecos === undefined ? undefined : origin.gecos,
-        groups: record.groups === undefined ? undefined : origin.groups,
-      },
+      origin,
       notes: record.notes ?? [],
     };
   }

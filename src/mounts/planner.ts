@@ -17,6 +17,8 @@ export interface MountPlan {
   /** The home directory as the container sees it (HOME, passwd); undefined without a home rule. */
   containerHome: string | undefined;
   rules: Explain['rules'];
+  /** Each volume's and mount's JSON, in the same order (planned for the cache, `explain: false`). */
+  json?: { volumes: string[]; volumeMounts: string[] };
 }
 
 // One path segment: no separators, no braces (KubeSpawner str.format()s every string), no
@@ -129,6 +131,8 @@ const regexOf = (owner: object, source: string): RegExp =>
 interface Planned {
   volume: Volume;
   mount: VolumeMount;
+  /** Their JSON, written once when a group's volume is kept for all its members. */
+  json?: { volume: string; mount: string };
 }
 
 function volumeFor(
@@ -164,7 +168,7 @@ type GroupFragment = Planned & { path: string };
 
 // A group rule whose paths use only the group (its name and the rule's named captures) plans the
 // same volume for every member of that group: it is planned once per group, not once per member,
-// and its JSON is written once (see `jsonOf`). A path that also uses the user's values
+// and its JSON is written once (`Planned.json`). A path that also uses the user's values
 // ({username}, {uid}, ...) is planned per user and never kept. Only successes are kept; a refusal
 // is raised again each time. Bounded: a rule past GROUP_FRAGMENTS groups starts afresh.
 const GROUP_FRAGMENTS = 10_000;
@@ -172,21 +176,14 @@ const groupFragments = new WeakMap<object, Map<string, GroupFragment>>();
 const fragmentsOf = (rule: DataRule): Map<string, GroupFragment> =>
   kept(groupFragments, rule, () => new Map());
 
-// The JSON text of each memoised (frozen, shared) volume and mount, so a cached plan's body
-// splices it in instead of serialising the same objects again for every member of the group.
-const fragmentJson = new WeakMap<object, string>();
-/** A volume's or mount's JSON, written once for memoised group volumes. */
-export const jsonOf = (value: Volume | VolumeMount): string =>
-  fragmentJson.get(value) ?? JSON.stringify(value);
-
 function remember(memo: Map<string, GroupFragment>, group: string, fragment: GroupFragment) {
   if (memo.size >= GROUP_FRAGMENTS) memo.clear();
   const { volume, mount } = fragment;
   for (const inner of Object.values(volume)) if (typeof inner === 'object') Object.freeze(inner);
   Object.freeze(volume);
   Object.freeze(mount);
-  fragmentJson.set(volume, JSON.stringify(volume));
-  fragmentJson.set(mount, JSON.stringify(mount));
+  // A cached plan's body splices these in instead of serialising the same objects for every member.
+  fragment.json = Object.freeze({ volume: JSON.stringify(volume), mount: JSON.stringify(mount) });
   memo.set(group, Object.freeze(fragment));
 }
 
@@ -202,7 +199,8 @@ function checkDirectoryPath(value: string, rule: string): void {
 
 /**
  * Plans the user's mounts. `explain: false` (the cached spawn plan) skips the per-rule trace that
- * only `?explain=true` shows; the volumes and mounts are the same either way.
+ * only `?explain=true` shows and gives the JSON of each volume and mount instead (`json`); the
+ * volumes and mounts are the same either way.
  */
 export function planMounts(checked: CheckedIdentity, config: MountsConfig, explain = true): MountPlan {
   const { identity } = checked;
@@ -217,8 +215,9 @@ export function planMounts(checked: CheckedIdentity, config: MountsConfig, expla
   const mounts: VolumeMount[] = [];
   const mountedBy = new Map<string, string>();
   const rules: Explain['rules'] = [];
+  const json = explain ? undefined : { volumes: new Map<string, string>(), volumeMounts: [] as string[] };
 
-  const add = (rule: string, { volume, mount }: Planned) => {
+  const add = (rule: string, { volume, mount, json: written }: Planned) => {
     const mountPath = mount.mountPath;
     const owner = mountedBy.get(mountPath);
     if (owner !== undefined) {
@@ -237,6 +236,10 @@ export function planMounts(checked: CheckedIdentity, config: MountsConfig, expla
       });
     }
     mountedBy.set(mountPath, rule);
+    if (json !== undefined) {
+      if (named === undefined) json.volumes.set(volume.name, written?.volume ?? JSON.stringify(volume));
+      json.volumeMounts.push(written?.mount ?? JSON.stringify(mount));
+    }
     volumes.set(volume.name, volume);
     mounts.push(mount);
     return true;
@@ -328,5 +331,13 @@ export function planMounts(checked: CheckedIdentity, config: MountsConfig, expla
     }
   }
 
-  return { volumes: [...volumes.values()], volumeMounts: mounts, containerHome, rules };
+  return {
+    volumes: [...volumes.values()],
+    volumeMounts: mounts,
+    containerHome,
+    rules,
+    ...(json !== undefined && {
+      json: { volumes: [...json.volumes.values()], volumeMounts: json.volumeMounts },
+    }),
+  };
 }

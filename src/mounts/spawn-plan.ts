@@ -5,7 +5,7 @@ import { IdmountError } from '../errors.js';
 import type { Explain, SpawnPlan } from '../http/schemas.js';
 import type { Identity } from '../identity/types.js';
 import { checkIdentity } from '../policy/policy.js';
-import { jsonOf, planMounts } from './planner.js';
+import { type MountPlan, planMounts } from './planner.js';
 
 export interface FullPlan {
   plan: SpawnPlan;
@@ -37,7 +37,8 @@ export function createPlanDeriver(config: PlanConfig) {
     /** For the cache: the plan's JSON, or the error that refuses it. */
     derive(identity: Identity): PlanOutcome {
       try {
-        return { ok: true, json: planJson(buildPlan(identity, config, false).plan) };
+        const { plan, mountJson } = buildPlan(identity, config, false);
+        return { ok: true, json: planJson(plan, mountJson as Required<MountPlan>['json']) };
       } catch (err) {
         if (err instanceof IdmountError) return { ok: false, error: err };
         throw err;
@@ -51,11 +52,11 @@ export function createPlanDeriver(config: PlanConfig) {
 export type PlanDeriver = ReturnType<typeof createPlanDeriver>;
 
 /**
- * `JSON.stringify(plan)`, with each volume and mount written by `jsonOf`: a group's volume is
- * shared by its members and its JSON is written once, so a plan's body is mostly spliced text.
+ * `JSON.stringify(plan)`, with the volumes and mounts as the planner wrote them: a group's volume
+ * is shared by its members and its JSON is written once, so a plan's body is mostly spliced text.
  * The keys come out in the plan's order; a test holds this to JSON.stringify for every rule kind.
  */
-function planJson(plan: SpawnPlan): string {
+function planJson(plan: SpawnPlan, mounts: Required<MountPlan>['json']): string {
   const head = JSON.stringify({
     username: plan.username,
     uid: plan.uid,
@@ -66,11 +67,18 @@ function planJson(plan: SpawnPlan): string {
     environment: plan.environment,
   });
   const tail = JSON.stringify({ nss: plan.nss, source: plan.source, stale: plan.stale });
-  return `${head.slice(0, -1)},"volumes":[${plan.volumes.map(jsonOf).join(',')}],"volumeMounts":[${plan.volumeMounts.map(jsonOf).join(',')}],${tail.slice(1)}`;
+  return `${head.slice(0, -1)},"volumes":[${mounts.volumes.join(',')}],"volumeMounts":[${mounts.volumeMounts.join(',')}],${tail.slice(1)}`;
 }
 
-/** The plan; with `explain`, also the trace of how it was reached (not needed for the cache). */
-function buildPlan(identity: Identity, config: PlanConfig, explain: boolean): FullPlan {
+/**
+ * The plan; with `explain`, also the trace of how it was reached, without it the JSON the planner
+ * wrote for each volume and mount (for the cache).
+ */
+function buildPlan(
+  identity: Identity,
+  config: PlanConfig,
+  explain: boolean,
+): FullPlan & { mountJson?: MountPlan['json'] } {
   const checked = checkIdentity(identity, config.policy);
   const mounts = planMounts(checked, { home: config.home, data: config.data }, explain);
   const notes = [...identity.notes];
@@ -125,7 +133,13 @@ function buildPlan(identity: Identity, config: PlanConfig, explain: boolean): Fu
     source: identity.origin.uid ?? 'unknown',
     stale: false,
   };
-  if (!explain) return { plan, explain: { origin: {}, rules: [], droppedGroups: [], notes: [] } };
+  if (!explain) {
+    return {
+      plan,
+      explain: { origin: {}, rules: [], droppedGroups: [], notes: [] },
+      mountJson: mounts.json,
+    };
+  }
   const origin = Object.fromEntries(
     Object.entries(identity.origin).filter(([, v]) => v !== undefined),
   ) as Record<string, string>;
