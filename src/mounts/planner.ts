@@ -18,7 +18,12 @@ export interface MountPlan {
   containerHome: string | undefined;
   rules: Explain['rules'];
   /** Each volume's and mount's JSON, in the same order (planned for the cache, `explain: false`). */
-  json?: { volumes: string[]; volumeMounts: string[] };
+  json?: MountJson;
+}
+
+export interface MountJson {
+  volumes: string[];
+  volumeMounts: string[];
 }
 
 // One path segment: no separators, no braces (KubeSpawner str.format()s every string), no

@@ -5,7 +5,7 @@ import { IdmountError } from '../errors.js';
 import type { Explain, SpawnPlan } from '../http/schemas.js';
 import type { Identity } from '../identity/types.js';
 import { checkIdentity } from '../policy/policy.js';
-import { type MountPlan, planMounts } from './planner.js';
+import { type MountJson, planMounts } from './planner.js';
 
 export interface FullPlan {
   plan: SpawnPlan;
@@ -38,7 +38,7 @@ export function createPlanDeriver(config: PlanConfig) {
     derive(identity: Identity): PlanOutcome {
       try {
         const { plan, mountJson } = buildPlan(identity, config, false);
-        return { ok: true, json: planJson(plan, mountJson as Required<MountPlan>['json']) };
+        return { ok: true, json: planJson(plan, mountJson as MountJson) };
       } catch (err) {
         if (err instanceof IdmountError) return { ok: false, error: err };
         throw err;
@@ -56,7 +56,7 @@ export type PlanDeriver = ReturnType<typeof createPlanDeriver>;
  * is shared by its members and its JSON is written once, so a plan's body is mostly spliced text.
  * The keys come out in the plan's order; a test holds this to JSON.stringify for every rule kind.
  */
-function planJson(plan: SpawnPlan, mounts: Required<MountPlan>['json']): string {
+function planJson(plan: SpawnPlan, mounts: MountJson): string {
   const head = JSON.stringify({
     username: plan.username,
     uid: plan.uid,
@@ -78,7 +78,7 @@ function buildPlan(
   identity: Identity,
   config: PlanConfig,
   explain: boolean,
-): FullPlan & { mountJson?: MountPlan['json'] } {
+): FullPlan & { mountJson?: MountJson } {
   const checked = checkIdentity(identity, config.policy);
   const mounts = planMounts(checked, { home: config.home, data: config.data }, explain);
   const notes = [...identity.notes];

@@ -147,13 +147,15 @@ const values = (entry: Entry, attribute: string): string[] => {
   return Array.isArray(raw) ? raw.map(text) : [text(raw)];
 };
 
-/** The first value only (most attributes have one), without building the list. */
-const firstValue = (entry: Entry, attribute: string): string | undefined => {
-  const raw = rawValue(entry, attribute);
+const firstOf = (raw: ReturnType<typeof rawValue>): string | undefined => {
   if (raw === undefined || typeof raw === 'string') return raw;
   const value = Array.isArray(raw) ? raw[0] : raw;
   return value === undefined ? undefined : text(value);
 };
+
+/** The first value only (most attributes have one), without building the list. */
+const firstValue = (entry: Entry, attribute: string): string | undefined =>
+  firstOf(rawValue(entry, attribute));
 
 /** Entries found under several bases, each once (bases may overlap; one search never repeats an entry). */
 const distinct = (entries: Entry[], bases: SearchBase[]): Entry[] => {
@@ -179,7 +181,7 @@ const single = (entry: Entry, attribute: string, source: string, user: string): 
       },
     );
   }
-  const value = firstValue(entry, attribute);
+  const value = firstOf(raw);
   return value === '' ? undefined : value;
 };
 
