@@ -271,13 +271,17 @@ async function main() {
     // One discarded round each first, as for the uncached comparison below.
     await load(cached, warmPaths);
     await load(bare, warmPaths);
+    // Where the CPU goes (Linux): on a machine where the servers, slapd and the load generator share
+    // the cores, throughput follows the CPU all of them spend per request.
     const slapdPid = existsSync('/proc/self/stat') ? slapd.pid : undefined;
+    /** One load round, its CPU added to `tally` where the kernel tells it. */
+    const round = (url: string, tally: CpuTally, paths: (i: number) => string) =>
+      slapdPid === undefined ? load(url, paths) : accounted(tally, url, slapdPid, () => load(url, paths));
     const [cachedCpu, bareCpu] = [newTally(), newTally()];
-    const cachedRound = (url: string, tally: CpuTally) => () =>
-      slapdPid === undefined
-        ? load(url, warmPaths)
-        : accounted(tally, url, slapdPid, () => load(url, warmPaths));
-    const one = await sideBySide(cachedRound(cached, cachedCpu), cachedRound(bare, bareCpu));
+    const one = await sideBySide(
+      () => round(cached, cachedCpu, warmPaths),
+      () => round(bare, bareCpu, warmPaths),
+    );
     rows.push(
       ratioRow(
         `Cached spawn-plan throughput (req/s, ${sample.length}-byte body)`,
@@ -327,16 +331,11 @@ async function main() {
     // grow their heaps before anything is counted (idmount has more code to warm than the raw route).
     await load(uncached, distinct());
     await load(baseline, distinct());
-    // Where the CPU goes (Linux): on a machine where idmount or the raw route, slapd and the load
-    // generator share the cores, throughput follows the CPU all three spend per request.
     const [idmountCpu, rawCpu] = [newTally(), newTally()];
-    const uncachedRound = (url: string, tally: CpuTally) => () => {
-      const paths = distinct();
-      return slapdPid === undefined
-        ? load(url, paths)
-        : accounted(tally, url, slapdPid, () => load(url, paths));
-    };
-    const two = await sideBySide(uncachedRound(uncached, idmountCpu), uncachedRound(baseline, rawCpu));
+    const two = await sideBySide(
+      () => round(uncached, idmountCpu, distinct()),
+      () => round(baseline, rawCpu, distinct()),
+    );
     rows.push(
       ratioRow(
         `Uncached resolutions (req/s, ${USERS} users / ${GROUPS} groups, pool ${POOL_SIZE})`,
