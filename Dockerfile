@@ -33,4 +33,4 @@ COPY src/spawner/templates ./src/spawner/templates
 USER 10001:10001
 EXPOSE 8080
 # No config: the embedded demo on 127.0.0.1. In Kubernetes the chart sets IDMOUNT_CONFIG.
-CMD ["node", "dist/cli/main.js", "serve"]
+CMD ["node", "--expose-gc", "dist/cli/main.js", "serve"]

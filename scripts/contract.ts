@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { loadConfig } from '../src/config/load.js';
+import { loadConfig } from '../src/settings.js';
 import { ROOT, scratchDir, serveIdmount, writeYaml } from '../test/helpers/serve.js';
 
 const ST = resolve(ROOT, '.venv-contract/bin/st');

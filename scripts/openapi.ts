@@ -2,8 +2,8 @@
 // to openapi/openapi.json; a test fails when the committed file differs from this output.
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { loadConfig } from '../src/config/load.js';
-import { buildApp } from '../src/http/app.js';
+import { buildApp } from '../src/app.js';
+import { loadConfig } from '../src/settings.js';
 
 export const OPENAPI_FILE = resolve(import.meta.dirname, '../openapi/openapi.json');
 

@@ -1,35 +1,21 @@
 // Gives the memory of a burst of cache fills back to the operating system once the burst is over.
 //
-// Filling the cache quickly (a replica's first minutes, a morning of logins, a cache eviction)
-// makes V8 grow its young generation and old space for the burst; when the burst ends, V8 keeps
-// the freed pages pooled and its memory reducer rarely runs in a server that keeps answering
-// requests. 100 000 identities are ~60 MB of heap, yet the process stayed near 400 MB after
-// filling them. After at least MIN_FILLS directory lookups, once none has happened for
-// `idleMs`, one memory-reducing full collection returns those pages (~0.2 s pause at 100 000
-// cached users; `cache.trimAfterIdle: 0` turns it off).
-import v8 from 'node:v8';
-import vm from 'node:vm';
+// Why: filling the cache quickly (a replica's first minutes, a morning of logins, an eviction)
+// makes V8 grow its heap for the burst and keep the freed pages pooled afterwards; 100 000
+// identities are ~60 MB of heap, yet the process stayed near 400 MB after filling them. After at
+// least MIN_FILLS directory lookups, once none has happened for `idleMs`, one full collection
+// returns those pages (~0.2 s pause at 100 000 cached users; `cache.trimAfterIdle: 0` turns it off).
+// It needs V8's gc(), which node exposes only when started with --expose-gc (as `npm start`, the
+// image's CMD and the chart do); no V8 flag is ever changed at runtime.
 import type { Logger } from 'pino';
 
 /** Fewer fills than this are not a burst worth a full collection. */
 export const MIN_FILLS = 1000;
 
-type GcFunction = (options: { type: 'major'; execution: 'sync'; flavor: 'last-resort' }) => void;
+export type GcFunction = (options: { type: 'major'; execution: 'sync'; flavor: 'last-resort' }) => void;
 
-/**
- * V8's own `gc()`: the global one when node runs with --expose-gc, otherwise taken from a fresh
- * context created while the flag is briefly on (the process's own global never gets it).
- */
-function exposedGc(): GcFunction {
-  const global = (globalThis as { gc?: GcFunction }).gc;
-  if (global !== undefined) return global;
-  v8.setFlagsFromString('--expose-gc');
-  try {
-    return vm.runInNewContext('gc') as GcFunction;
-  } finally {
-    v8.setFlagsFromString('--no-expose-gc');
-  }
-}
+/** V8's own gc(), present only when node was started with --expose-gc. */
+const startupGc = (): GcFunction | undefined => (globalThis as { gc?: GcFunction }).gc;
 
 export interface HeapTrimmer {
   /** Called once per directory lookup (a cache fill or a miss). */
@@ -39,8 +25,12 @@ export interface HeapTrimmer {
 
 export function createHeapTrimmer(options: { idleMs: number; log: Logger; gc?: GcFunction }): HeapTrimmer {
   const { idleMs, log } = options;
+  const gc = options.gc ?? startupGc();
   if (idleMs === 0) return { noteFill() {}, close() {} };
-  let gc = options.gc;
+  if (gc === undefined) {
+    log.info('node was started without --expose-gc: the heap is not trimmed after bursts of cache fills');
+    return { noteFill() {}, close() {} };
+  }
   let fills = 0;
   let lastFill = 0;
   let timer: NodeJS.Timeout | undefined;
@@ -50,7 +40,6 @@ export function createHeapTrimmer(options: { idleMs: number; log: Logger; gc?: G
     const before = process.memoryUsage.rss();
     const started = performance.now();
     try {
-      gc ??= exposedGc();
       gc({ type: 'major', execution: 'sync', flavor: 'last-resort' });
     } catch (err) {
       // Only memory is at stake: never let the trim take the service down. Not tried again.

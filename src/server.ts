@@ -2,8 +2,8 @@
 // drains in-flight requests within the pod's grace period).
 import closeWithGrace from 'close-with-grace';
 import pino from 'pino';
-import type { LoadedConfig } from './config/load.js';
-import { buildApp, REDACT_PATHS } from './http/app.js';
+import { buildApp, REDACT_PATHS } from './app.js';
+import type { LoadedConfig } from './settings.js';
 
 export function createLogger(level: string, destination?: pino.DestinationStream) {
   return pino(

@@ -1,6 +1,7 @@
 // idmount itself, built exactly as `idmount serve` builds it, over a config file.
-import { loadConfig } from '../../dist/config/load.js';
-import { buildApp } from '../../dist/http/app.js';
+
+import { buildApp } from '../../dist/app.js';
+import { loadConfig } from '../../dist/settings.js';
 import { announce, benchLogger, exitOnSignal } from './common.ts';
 
 const loaded = loadConfig(process.env.BENCH_CONFIG as string);

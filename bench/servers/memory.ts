@@ -1,11 +1,12 @@
 // Memory: the RSS of one idmount app after it has cached N distinct identities (default 100 000),
 // each with a home mount, two proposal mounts and its plan serialised, with the product's own
-// defaults: no node flags, and the cache's own trim after the fill burst (cache.trimAfterIdle).
+// defaults: started with the node flags of `npm start` (bench/run.ts), and the cache's own trim
+// after the fill burst (cache.trimAfterIdle). Reports the peak RSS (the kernel's high-water mark).
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import { loadConfig, parseConfig } from '../../dist/config/load.js';
-import { buildApp } from '../../dist/http/app.js';
+import { buildApp } from '../../dist/app.js';
 import type { IdentitySource } from '../../dist/identity/types.js';
+import { loadConfig, parseConfig } from '../../dist/settings.js';
 
 const count = Number(process.env.BENCH_USERS ?? 100_000);
 const proposals = 2_000;
@@ -68,8 +69,10 @@ const trimmed = () => lines.map((l) => JSON.parse(l)).find((l) => l.msg?.include
 const app = await buildApp(config, { baseDir: '/', loggerInstance: logger, sources: [synthetic] });
 await app.ready();
 const before = process.memoryUsage();
-for (let i = 0; i < count; i++) await app.resolver.resolve(`user${i}`);
+for (let i = 0; i < count; i++) await app.identity.resolver.resolve(`user${i}`);
 const filled = process.memoryUsage();
+// ru_maxrss: the most resident memory the process has had, in KiB.
+const peakMB = process.resourceUsage().maxRSS / 1024;
 // The replica goes quiet after the burst; its trim runs cache.trimAfterIdle (10 s) later.
 const deadline = Date.now() + config.cache.trimAfterIdle + 20_000;
 while (trimmed() === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
@@ -77,19 +80,20 @@ const trim = trimmed();
 if (trim === undefined) throw new Error('the cache did not trim the heap after the fill');
 await new Promise((r) => setTimeout(r, 500));
 const after = process.memoryUsage();
-const plan = (await app.resolver.resolve('user1')).derived;
+const plan = (await app.identity.resolver.resolve('user1')).derived;
 process.stdout.write(
   `${JSON.stringify({
     users: count,
-    cached: app.resolver.size(),
+    cached: app.identity.resolver.size(),
     rssBeforeMB: before.rss / 2 ** 20,
+    rssPeakMB: peakMB,
     rssFilledMB: filled.rss / 2 ** 20,
     rssAfterMB: after.rss / 2 ** 20,
     heapAfterMB: after.heapUsed / 2 ** 20,
     heapTotalMB: after.heapTotal / 2 ** 20,
     trimPauseMs: trim.pauseMs,
     externalMB: after.external / 2 ** 20,
-    planBytes: plan.ok ? plan.json.length : 0,
+    planBytes: plan.ok ? plan.body.length : 0,
   })}\n`,
 );
 await app.close();

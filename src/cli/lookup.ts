@@ -1,9 +1,9 @@
 // `idmount lookup NAME`: the spawn plan an admin would get from the API, resolved in-process
 // from a config, printed for a person (or as JSON).
 import { pino } from 'pino';
-import type { LoadedConfig } from '../config/load.js';
+import { createIdentityService } from '../compose.js';
 import { IdmountError } from '../errors.js';
-import { createIdentityService } from '../identity/service.js';
+import type { LoadedConfig } from '../settings.js';
 
 export async function lookup(
   loaded: LoadedConfig,
@@ -12,11 +12,14 @@ export async function lookup(
 ) {
   const { config } = loaded;
   const log = pino({ level: 'warn' }, pino.destination(2));
-  const { plans, resolver, checkUsername } = createIdentityService(config, { log, baseDir: loaded.baseDir });
+  const { plans, resolver, checkUsername, close } = createIdentityService(config, {
+    log,
+    baseDir: loaded.baseDir,
+  });
   try {
     checkUsername(name);
     const resolution = await resolver.resolve(name);
-    const { plan, explain: trace } = plans.full(resolution.identity);
+    const { plan, explain: trace } = plans.explain(resolution.identity);
     const explain = { cache: resolution.cache, sources: resolution.attempts, ...trace };
     if (options.json) {
       const body = options.explain ? { ...plan, explain } : plan;
@@ -56,6 +59,6 @@ export async function lookup(
     }
     throw err;
   } finally {
-    await resolver.close();
+    await close();
   }
 }

@@ -3,7 +3,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { ConfigError, type LoadedConfig, loadConfig } from '../config/load.js';
+import { ConfigError } from '../config/load.js';
+import { type LoadedConfig, loadConfig } from '../settings.js';
 import { lookup } from './lookup.js';
 
 const USAGE = `Usage: idmount <command> [options]

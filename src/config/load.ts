@@ -1,14 +1,14 @@
-// Loads the one YAML config (or the embedded demo default), validates it with zod, and freezes
-// it. Problems are reported all at once, each with its exact key path.
+// Reading a config document: the one YAML file (or the embedded demo default), parsed with
+// duplicate keys refused, validated by a zod schema, frozen. Problems are reported all at once,
+// each with its exact key path. Which schema is the caller's (src/settings.ts).
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import type { z } from 'zod';
-import { type Config, ConfigSchema } from './schema.js';
 
-export interface LoadedConfig {
-  config: Config;
+export interface LoadedDocument {
+  document: unknown;
   /** Relative paths inside the config resolve against this folder. */
   baseDir: string;
   /** Where the config came from: a file path, or 'embedded default'. */
@@ -48,14 +48,14 @@ export function describeIssues(issues: readonly z.core.$ZodIssue[]): string[] {
   });
 }
 
-/** Validates an already-parsed document. */
-export function parseConfig(document: unknown, origin: string): Config {
-  const result = ConfigSchema.safeParse(document ?? {});
+/** Validates an already-parsed document against `schema` and freezes the result. */
+export function parseWith<S extends z.ZodType>(schema: S, document: unknown, origin: string): z.output<S> {
+  const result = schema.safeParse(document ?? {});
   if (!result.success) throw new ConfigError(origin, describeIssues(result.error.issues));
   return deepFreeze(result.data);
 }
 
-export function loadConfig(path: string | undefined): LoadedConfig {
+export function readConfigDocument(path: string | undefined): LoadedDocument {
   const file = path ?? EMBEDDED_CONFIG;
   const origin = path ?? 'embedded default';
   let text: string;
@@ -73,12 +73,7 @@ export function loadConfig(path: string | undefined): LoadedConfig {
       document.errors.map((e) => `YAML ${e.linePos?.[0] ? `line ${e.linePos[0].line}` : ''}: ${e.code}`),
     );
   }
-  return {
-    config: parseConfig(document.toJS(), origin),
-    baseDir: dirname(resolve(file)),
-    origin,
-    embedded: path === undefined,
-  };
+  return { document: document.toJS(), baseDir: dirname(resolve(file)), origin, embedded: path === undefined };
 }
 
 function deepFreeze<T>(value: T): T {

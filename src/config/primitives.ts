@@ -89,3 +89,6 @@ export function readSecret(
   }
   return undefined;
 }
+
+/** Every source's `name`. */
+export const SourceName = ResourceName.describe('Source name, used in explain traces, metrics and merge.');

@@ -1,7 +1,7 @@
 // Prometheus metrics, one registry per app instance (tests build many apps in one process).
 import fp from 'fastify-plugin';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import type { ResolverEvents } from '../identity/resolver.js';
+import type { ResolverEvents } from '../identity/cache/resolver.js';
 
 export function createMetrics() {
   const registry = new Registry();

@@ -2,12 +2,9 @@
 // pinned algorithms, issuer, audience, expiry, `typ: Bearer` (Keycloak's access-token marker; ID and
 // refresh tokens are refused) and a configured realm role or `client:role`.
 import { createRemoteJWKSet, decodeProtectedHeader, errors, type JWTPayload, jwtVerify } from 'jose';
-import type { z } from 'zod';
-import type { OidcConfigSchema } from '../config/schema.js';
 import { IdmountError } from '../errors.js';
 import type { Principal, TokenVerifier } from './auth.js';
-
-export type OidcConfig = z.output<typeof OidcConfigSchema>;
+import type { OidcConfig } from './config.js';
 
 // Header.payload.signature, each base64url: anything else is a static token, not ours to judge.
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;

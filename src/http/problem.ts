@@ -1,5 +1,5 @@
 // The one error handler: every failure leaves as application/problem+json (RFC 9457) with a
-// stable `code`. 5xx details stay in the log; clients get a sentence and the request id.
+// stable `code`. 5xx details stay in the log (with the request id); clients get a sentence.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { type ErrorCode, ErrorCodes, IdmountError } from '../errors.js';

@@ -1,4 +1,5 @@
-// The contract between the resolver and every directory source (file, ldap, ad, keycloak).
+// The contract between the chain and every directory source (file, ldap, ad, keycloak).
+import type { Logger } from 'pino';
 
 /** A group as a directory reports it. `gid` is a number already parsed by the source. */
 export interface DirectoryGroup {
@@ -61,4 +62,11 @@ export interface Identity {
   /** Which source gave each field. */
   origin: Record<'uid' | 'gid' | 'home' | 'groups' | 'gecos', string | undefined>;
   notes: string[];
+}
+
+/** What a source is built with besides its own config. */
+export interface SourceContext {
+  log: Logger;
+  /** Relative paths in a source config resolve against this (the config file's folder). */
+  baseDir: string;
 }

@@ -2,9 +2,9 @@
 // substituted into a path must be a safe path segment, and every final path must lie under its
 // rule's allowedRoots; anything else is a POLICY_VIOLATION for that user, never a partial plan.
 import { policyViolation } from '../errors.js';
-import type { Explain, Volume, VolumeMount } from '../http/schemas.js';
 import type { CheckedIdentity } from '../policy/policy.js';
-import type { DataRule, HomeRule, VolumeSource } from './schema.js';
+import type { DataRule, HomeRule, VolumeSource } from './config.js';
+import type { RuleTrace, Volume, VolumeMount } from './volumes.js';
 
 export interface MountsConfig {
   home?: HomeRule | undefined;
@@ -16,14 +16,6 @@ export interface MountPlan {
   volumeMounts: VolumeMount[];
   /** The home directory as the container sees it (HOME, passwd); undefined without a home rule. */
   containerHome: string | undefined;
-  rules: Explain['rules'];
-  /** Each volume's and mount's JSON, in the same order (planned for the cache, `explain: false`). */
-  json?: MountJson;
-}
-
-export interface MountJson {
-  volumes: string[];
-  volumeMounts: string[];
 }
 
 // One path segment: no separators, no braces (KubeSpawner str.format()s every string), no
@@ -136,8 +128,6 @@ const regexOf = (owner: object, source: string): RegExp =>
 interface Planned {
   volume: Volume;
   mount: VolumeMount;
-  /** Their JSON, written once when a group's volume is kept for all its members. */
-  json?: { volume: string; mount: string };
 }
 
 function volumeFor(
@@ -172,8 +162,8 @@ function volumeFor(
 type GroupFragment = Planned & { path: string };
 
 // A group rule whose paths use only the group (its name and the rule's named captures) plans the
-// same volume for every member of that group: it is planned once per group, not once per member,
-// and its JSON is written once (`Planned.json`). A path that also uses the user's values
+// same volume for every member of that group: it is planned once per group, not once per member.
+// A path that also uses the user's values
 // ({username}, {uid}, ...) is planned per user and never kept. Only successes are kept; a refusal
 // is raised again each time. Bounded: a rule past GROUP_FRAGMENTS groups starts afresh.
 const GROUP_FRAGMENTS = 10_000;
@@ -187,8 +177,6 @@ function remember(memo: Map<string, GroupFragment>, group: string, fragment: Gro
   for (const inner of Object.values(volume)) if (typeof inner === 'object') Object.freeze(inner);
   Object.freeze(volume);
   Object.freeze(mount);
-  // A cached plan's body splices these in instead of serialising the same objects for every member.
-  fragment.json = Object.freeze({ volume: JSON.stringify(volume), mount: JSON.stringify(mount) });
   memo.set(group, Object.freeze(fragment));
 }
 
@@ -203,11 +191,10 @@ function checkDirectoryPath(value: string, rule: string): void {
 }
 
 /**
- * Plans the user's mounts. `explain: false` (the cached spawn plan) skips the per-rule trace that
- * only `?explain=true` shows and gives the JSON of each volume and mount instead (`json`); the
- * volumes and mounts are the same either way.
+ * Plans the user's mounts. With `trace` (an explain request), each rule's decision is recorded in
+ * it; the volumes and mounts are the same either way.
  */
-export function planMounts(checked: CheckedIdentity, config: MountsConfig, explain = true): MountPlan {
+export function planMounts(checked: CheckedIdentity, config: MountsConfig, trace?: RuleTrace[]): MountPlan {
   const { identity } = checked;
   const values: Record<string, string | undefined> = {
     username: identity.name,
@@ -219,10 +206,8 @@ export function planMounts(checked: CheckedIdentity, config: MountsConfig, expla
   const volumes = new Map<string, Volume>();
   const mounts: VolumeMount[] = [];
   const mountedBy = new Map<string, string>();
-  const rules: Explain['rules'] = [];
-  const json = explain ? undefined : { volumes: new Map<string, string>(), volumeMounts: [] as string[] };
 
-  const add = (rule: string, { volume, mount, json: written }: Planned) => {
+  const add = (rule: string, { volume, mount }: Planned) => {
     const mountPath = mount.mountPath;
     const owner = mountedBy.get(mountPath);
     if (owner !== undefined) {
@@ -241,10 +226,6 @@ export function planMounts(checked: CheckedIdentity, config: MountsConfig, expla
       });
     }
     mountedBy.set(mountPath, rule);
-    if (json !== undefined) {
-      if (named === undefined) json.volumes.set(volume.name, written?.volume ?? JSON.stringify(volume));
-      json.volumeMounts.push(written?.mount ?? JSON.stringify(mount));
-    }
     volumes.set(volume.name, volume);
     mounts.push(mount);
     return true;
@@ -269,15 +250,13 @@ export function planMounts(checked: CheckedIdentity, config: MountsConfig, expla
     path = confine(path, home, 'home');
     containerHome = checkMountPath(fill(home.mountPath, userValue, 'home'), 'home');
     add('home', volumeFor('home', home.volume, path, containerHome, home.readOnly));
-    if (explain) {
-      rules.push({
-        rule: 'home',
-        outcome: 'mounted',
-        reason: `home from ${home.from}`,
-        path,
-        mountPath: containerHome,
-      });
-    }
+    trace?.push({
+      rule: 'home',
+      outcome: 'mounted',
+      reason: `home from ${home.from}`,
+      path,
+      mountPath: containerHome,
+    });
   }
 
   for (const rule of config.data) {
@@ -285,8 +264,7 @@ export function planMounts(checked: CheckedIdentity, config: MountsConfig, expla
       const path = confine(fill(rule.path, userValue, rule.name), rule, rule.name);
       const mountPath = checkMountPath(fill(rule.mountPath, userValue, rule.name), rule.name);
       add(rule.name, volumeFor(rule.name, rule.volume, path, mountPath, rule.readOnly));
-      if (explain)
-        rules.push({ rule: rule.name, outcome: 'mounted', reason: 'static mount', path, mountPath });
+      trace?.push({ rule: rule.name, outcome: 'mounted', reason: 'static mount', path, mountPath });
       continue;
     }
     const matcher = regexOf(rule, rule.fromGroup);
@@ -314,21 +292,17 @@ export function planMounts(checked: CheckedIdentity, config: MountsConfig, expla
       matched += 1;
       const { path, mount } = fragment;
       const added = add(rule.name, fragment);
-      if (explain) {
-        rules.push({
-          rule: rule.name,
-          group: group.name,
-          outcome: added ? 'mounted' : 'skipped',
-          reason: added
-            ? `group '${group.name}' matches ${rule.fromGroup}`
-            : 'same mount as an earlier group',
-          path,
-          mountPath: mount.mountPath,
-        });
-      }
+      trace?.push({
+        rule: rule.name,
+        group: group.name,
+        outcome: added ? 'mounted' : 'skipped',
+        reason: added ? `group '${group.name}' matches ${rule.fromGroup}` : 'same mount as an earlier group',
+        path,
+        mountPath: mount.mountPath,
+      });
     }
-    if (matched === 0 && explain) {
-      rules.push({
+    if (matched === 0) {
+      trace?.push({
         rule: rule.name,
         outcome: 'skipped',
         reason: `no group of this user matches ${rule.fromGroup}`,
@@ -340,9 +314,5 @@ export function planMounts(checked: CheckedIdentity, config: MountsConfig, expla
     volumes: [...volumes.values()],
     volumeMounts: mounts,
     containerHome,
-    rules,
-    ...(json !== undefined && {
-      json: { volumes: [...json.volumes.values()], volumeMounts: json.volumeMounts },
-    }),
   };
 }

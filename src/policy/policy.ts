@@ -2,11 +2,9 @@
 // after. Violations are errors with codes, never silently "fixed" — except supplemental groups
 // below the floor, which are dropped (and reported in explain) because a user may legitimately
 // belong to system groups that must not follow them into a notebook.
-import type { Config } from '../config/schema.js';
 import { invalidUsername, policyViolation } from '../errors.js';
 import type { DirectoryGroup, Identity } from '../identity/types.js';
-
-export type PolicyConfig = Config['policy'];
+import type { PolicyConfig } from './config.js';
 
 export interface DroppedGroup extends DirectoryGroup {
   reason: string;

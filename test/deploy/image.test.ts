@@ -110,7 +110,10 @@ describe('the runtime stage', () => {
     expect(uid).not.toBe(0);
     const values = YAML.parse(readFileSync(join(CHART_DIR, 'values.yaml'), 'utf8'));
     expect(values.podSecurityContext).toMatchObject({ runAsUser: uid, runAsGroup: gid });
-    expect(runtime.cmd).toEqual(['node', 'dist/cli/main.js', 'serve']);
+    // The same node flags as `npm start` (the memory trim needs --expose-gc; see src/heap-trim.ts).
+    expect(runtime.cmd).toEqual(['node', '--expose-gc', 'dist/cli/main.js', 'serve']);
+    const start = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts.start as string;
+    expect(start).toBe(runtime.cmd?.join(' '));
     expect(stages.map((s) => s.image)).toEqual(['node:24-slim', 'node:24-slim']);
   });
 });

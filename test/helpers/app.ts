@@ -3,10 +3,11 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import YAML from 'yaml';
-import { EXAMPLES_DIR, parseConfig } from '../../src/config/load.js';
-import type { ConfigInput } from '../../src/config/schema.js';
-import { sha256Hex } from '../../src/config/schema.js';
-import { type AppDeps, buildApp } from '../../src/http/app.js';
+import { type AppDeps, buildApp } from '../../src/app.js';
+import { EXAMPLES_DIR } from '../../src/config/load.js';
+import { sha256Hex } from '../../src/http/config.js';
+import type { ConfigInput } from '../../src/settings.js';
+import { parseConfig } from '../../src/settings.js';
 
 export const TOKENS = {
   hub: 'hub-token-0123456789abcdef',

@@ -21,7 +21,7 @@ export const healthRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     async () => ({
       status: 'ready' as const,
-      sources: app.resolver.sources.map((s) => ({ name: s.name, type: s.type, ...s.health() })),
+      sources: app.identity.sources.map((s) => ({ name: s.name, type: s.type, ...s.health() })),
     }),
   );
 

@@ -1,13 +1,13 @@
 // /users routes: the identity (admins), the spawn plan (the hub, admins), cache eviction (admins).
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import type { Resolution } from '../../identity/resolver.js';
-import type { PlanOutcome } from '../../mounts/spawn-plan.js';
+import type { Resolution } from '../../identity/cache/resolver.js';
+import type { PlanOutcome } from '../../plan/build.js';
+import type { SpawnPlan } from '../../plan/schema.js';
 import {
   CacheEvictedSchema,
   ExplainQuery,
   IdentitySchema,
   ProblemSchema,
-  type SpawnPlan,
   SpawnPlanSchema,
   UsernameParams,
 } from '../schemas.js';
@@ -34,9 +34,10 @@ const PROBLEM_DESCRIPTIONS: Record<number, string> = {
 };
 
 export const usersRoutes: FastifyPluginAsyncZod = async (app) => {
+  const { resolver, plans, checkUsername } = app.identity;
   const resolve = async (name: string): Promise<Resolution<PlanOutcome>> => {
-    app.checkUsername(name);
-    return app.resolver.resolve(name);
+    checkUsername(name);
+    return resolver.resolve(name);
   };
 
   app.get(
@@ -97,24 +98,23 @@ export const usersRoutes: FastifyPluginAsyncZod = async (app) => {
         if (!outcome.ok) throw outcome.error;
         reply.headers({ 'cache-control': 'no-store', 'x-idmount-cache': resolution.cache });
         if (!explain && !resolution.stale) {
-          // The common spawn: bytes serialised once when the cache was filled.
-          // Fastify sends a string body as it is; the zod serializer only runs for objects.
-          reply.type('application/json; charset=utf-8').send(outcome.json as unknown as SpawnPlan);
+          // The common spawn: the body the response schema made when the cache was filled.
+          // Fastify sends a string body as it is; the schema's serializer runs for objects (below).
+          reply.type('application/json; charset=utf-8').send(outcome.body as unknown as SpawnPlan);
           return undefined;
         }
-        const full = app.plans.full(resolution.identity);
+        if (!explain) return { ...plans.build(resolution.identity), stale: true };
+        const traced = plans.explain(resolution.identity);
         return {
-          ...full.plan,
+          ...traced.plan,
           stale: resolution.stale,
-          ...(explain && {
-            explain: { cache: resolution.cache, sources: resolution.attempts, ...full.explain },
-          }),
+          explain: { cache: resolution.cache, sources: [...resolution.attempts], ...traced.explain },
         };
       };
-      app.checkUsername(name);
+      checkUsername(name);
       // A cache hit is answered synchronously; only a miss waits for the directory.
-      const hit = app.resolver.cached(name);
-      return hit === undefined ? app.resolver.lookup(name).then(respond) : respond(hit);
+      const hit = resolver.cached(name);
+      return hit === undefined ? resolver.lookup(name).then(respond) : respond(hit);
     },
   );
 
@@ -132,9 +132,9 @@ export const usersRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request) => {
       const { name } = request.params;
-      app.checkUsername(name);
+      checkUsername(name);
       request.log.info({ audit: true, caller: request.principal?.name, user: name }, 'cache eviction');
-      return { name, evicted: app.resolver.evict(name) };
+      return { name, evicted: resolver.evict(name) };
     },
   );
 };

@@ -1,27 +1,11 @@
-// The one place that knows every source type: its config schema and its factory.
-// Adding a source = one schema in the union and one case in createSource.
-import type { Logger } from 'pino';
-import { z } from 'zod';
-import type { IdentitySource } from '../types.js';
-import { AdSourceConfigSchema, createAdSource } from './ad/source.js';
-import { createFileSource, FileSourceConfigSchema } from './file.js';
-import { createKeycloakSource, KeycloakSourceConfigSchema } from './keycloak/source.js';
-import { createLdapSource, LdapSourceConfigSchema } from './ldap/source.js';
-
-export const SourceConfigSchema = z.discriminatedUnion('type', [
-  FileSourceConfigSchema,
-  LdapSourceConfigSchema,
-  KeycloakSourceConfigSchema,
-  AdSourceConfigSchema,
-]);
-
-export type SourceConfig = z.infer<typeof SourceConfigSchema>;
-
-export interface SourceContext {
-  log: Logger;
-  /** Relative paths in a source config resolve against this (the config file's folder). */
-  baseDir: string;
-}
+// The one place that knows every source implementation: config in, source out.
+// Adding a source = a folder with config.ts and source.ts, one schema in ./config.ts, one case here.
+import type { IdentitySource, SourceContext } from '../types.js';
+import { createAdSource } from './ad/source.js';
+import type { SourceConfig } from './config.js';
+import { createFileSource } from './file/source.js';
+import { createKeycloakSource } from './keycloak/source.js';
+import { createLdapSource } from './ldap/source.js';
 
 export function createSource(config: SourceConfig, ctx: SourceContext): IdentitySource {
   switch (config.type) {

@@ -11,7 +11,7 @@
 // the source itself; these add concurrency and the proxy-made faults.)
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { App } from '../../../src/http/app.js';
+import type { App } from '../../../src/app.js';
 import { bulkFixture, ldapSourceFor, type Slapd, startSlapd } from '../../harness/slapd.js';
 import { bearer, demoConfig, TOKENS, testApp } from '../../helpers/app.js';
 

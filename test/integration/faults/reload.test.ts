@@ -5,7 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { App } from '../../../src/http/app.js';
+import type { App } from '../../../src/app.js';
 import { bearer, demoConfig, TOKENS, testApp } from '../../helpers/app.js';
 import { scratchDir } from '../../helpers/serve.js';
 

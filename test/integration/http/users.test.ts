@@ -2,7 +2,7 @@
 // every error code, with the problem+json shape clients rely on.
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { App } from '../../../src/http/app.js';
+import type { App } from '../../../src/app.js';
 import { bearer, demoConfig, TOKENS, testApp, writeDirectory } from '../../helpers/app.js';
 
 const expectProblem = (
@@ -318,7 +318,7 @@ describe('directory data and policy errors are precise and per user', () => {
     ['a uid below minUid', 'lowuid', 422, 'POLICY_VIOLATION', /uid 999 .* outside the allowed range/],
     ['uid 0', 'root2', 422, 'POLICY_VIOLATION', /uid 0 \(root\)/],
     ['gid 0', 'rootgroup', 422, 'POLICY_VIOLATION', /gid 0 \(root\)/],
-    ['a non-numeric uid', 'textuid', 422, 'DIRECTORY_ENTRY_INVALID', /non-numeric uid/],
+    ['a malformed uid', 'textuid', 422, 'DIRECTORY_ENTRY_INVALID', /malformed uid/],
     ['a missing gid', 'nogid', 422, 'DIRECTORY_ENTRY_INVALID', /has no gid/],
     ['a home attribute escaping its root', 'escaper', 422, 'POLICY_VIOLATION', /not an acceptable path/],
     ['a home outside allowedRoots', 'outsider', 422, 'POLICY_VIOLATION', /not under \/export\/home/],

@@ -6,7 +6,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { App } from '../../../src/http/app.js';
+import type { App } from '../../../src/app.js';
 import { bearer, demoConfig, TOKENS, testApp } from '../../helpers/app.js';
 import { createFacilityRealm, READER } from './realm.js';
 import { type Relay, startRelay } from './relay.js';

@@ -2,9 +2,10 @@
 // real Keycloak realm (password grant of test users); every forged, foreign or mistyped token is
 // refused with 401/403 problem+json, and static tokens keep working beside OIDC.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig } from '../../../src/config/load.js';
-import type { ConfigInput } from '../../../src/config/schema.js';
-import type { App } from '../../../src/http/app.js';
+import type { App } from '../../../src/app.js';
+import { ConfigError } from '../../../src/config/load.js';
+import type { ConfigInput } from '../../../src/settings.js';
+import { parseConfig } from '../../../src/settings.js';
 import { passwordGrant } from '../../harness/keycloak.js';
 import { bearer, demoConfig, TOKENS, testApp } from '../../helpers/app.js';
 import { ADMIN_CLIENT, createFacilityRealm, OTHER_CLIENT, PASSWORD, SHORT_LIVED_CLIENT } from './realm.js';

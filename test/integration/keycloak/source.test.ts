@@ -8,15 +8,17 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
-import { EXAMPLES_DIR, parseConfig } from '../../../src/config/load.js';
+import { EXAMPLES_DIR } from '../../../src/config/load.js';
 import type { IdmountError } from '../../../src/errors.js';
+import type { SourceConfig } from '../../../src/identity/sources/config.js';
 import {
-  createKeycloakSource,
   type KeycloakSourceConfig,
   KeycloakSourceConfigSchema,
-} from '../../../src/identity/sources/keycloak/source.js';
-import { createSource, type SourceConfig } from '../../../src/identity/sources/registry.js';
+} from '../../../src/identity/sources/keycloak/config.js';
+import { createKeycloakSource } from '../../../src/identity/sources/keycloak/source.js';
+import { createSource } from '../../../src/identity/sources/registry.js';
 import type { IdentitySource } from '../../../src/identity/types.js';
+import { parseConfig } from '../../../src/settings.js';
 import { createFacilityRealm, READER, READER_WITHOUT_ROLE, SHORT_LIVED_READER } from './realm.js';
 import { type Relay, startRelay } from './relay.js';
 

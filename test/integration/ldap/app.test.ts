@@ -3,7 +3,7 @@
 // Retry-After, /readyz and idmount_source_up show it), then recovery after slapd restarts,
 // without restarting idmount.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { App } from '../../../src/http/app.js';
+import type { App } from '../../../src/app.js';
 import { type Slapd, startSlapd } from '../../harness/slapd.js';
 import { bearer, demoConfig, TOKENS, testApp } from '../../helpers/app.js';
 import { fixture } from './fixture.js';

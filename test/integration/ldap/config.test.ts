@@ -1,6 +1,7 @@
 // Config mistakes in an ldap source are reported on the exact key, at load time.
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig } from '../../../src/config/load.js';
+import { ConfigError } from '../../../src/config/load.js';
+import { parseConfig } from '../../../src/settings.js';
 import { demoConfig } from '../../helpers/app.js';
 
 const ldap = (overrides: Record<string, unknown>) => ({

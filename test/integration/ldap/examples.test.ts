@@ -5,9 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import YAML from 'yaml';
-import { EXAMPLES_DIR, parseConfig } from '../../../src/config/load.js';
-import { sha256Hex } from '../../../src/config/schema.js';
-import { type LdapSourceConfig, ldapFlavour } from '../../../src/identity/sources/ldap/source.js';
+import { EXAMPLES_DIR } from '../../../src/config/load.js';
+import { sha256Hex } from '../../../src/http/config.js';
+import type { LdapSourceConfig } from '../../../src/identity/sources/ldap/config.js';
+import { ldapFlavour } from '../../../src/identity/sources/ldap/source.js';
+import { parseConfig } from '../../../src/settings.js';
 
 const PEM = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
 

@@ -1,7 +1,7 @@
 // The directory every ldap test reads, written once for both schemas: the harness turns it into
 // posixGroup/memberUid entries (rfc2307) or groupOfNames/member DN entries (rfc2307bis).
 import pino from 'pino';
-import { type LdapSourceConfig, LdapSourceConfigSchema } from '../../../src/identity/sources/ldap/source.js';
+import { type LdapSourceConfig, LdapSourceConfigSchema } from '../../../src/identity/sources/ldap/config.js';
 import type { DirectoryFixture, Slapd } from '../../harness/slapd.js';
 
 export const MANY_GROUPS = 600; // above slapd's size limit of 500: only paging reads them all

@@ -5,9 +5,9 @@
 import { posix } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ConfigInput } from '../../../src/config/schema.js';
-import type { App } from '../../../src/http/app.js';
-import type { SpawnPlan } from '../../../src/http/schemas.js';
+import type { App } from '../../../src/app.js';
+import type { SpawnPlan } from '../../../src/plan/schema.js';
+import type { ConfigInput } from '../../../src/settings.js';
 import { bearer, demoConfig, TOKENS, testApp, writeDirectory } from '../../helpers/app.js';
 
 /** Characters that turn a value into a climb, a second path, a second passwd line or a format field. */

@@ -7,7 +7,8 @@
 import fc from 'fast-check';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLdapSource, LdapSourceConfigSchema } from '../../../src/identity/sources/ldap/source.js';
+import { LdapSourceConfigSchema } from '../../../src/identity/sources/ldap/config.js';
+import { createLdapSource } from '../../../src/identity/sources/ldap/source.js';
 import type { IdentitySource } from '../../../src/identity/types.js';
 import { ldapSourceFor, type Slapd, startSlapd } from '../../harness/slapd.js';
 import { bearer, demoConfig, TOKENS, testApp } from '../../helpers/app.js';

@@ -1,8 +1,8 @@
 // Static-token authentication and the per-caller rate limit, one sentence per case.
 import { describe, expect, it } from 'vitest';
-import { sha256Hex } from '../../../src/config/schema.js';
 import { IdmountError } from '../../../src/errors.js';
 import { createAuthenticator, type Principal } from '../../../src/http/auth.js';
+import { sha256Hex } from '../../../src/http/config.js';
 import { createRateLimiter } from '../../../src/http/rate-limit.js';
 
 const HUB = 'hub-token-0123456789abcdef';

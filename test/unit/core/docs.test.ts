@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { README, readmeWithReference } from '../../../scripts/config-reference.js';
 import { generateOpenApi, OPENAPI_FILE } from '../../../scripts/openapi.js';
-import { loadConfig } from '../../../src/config/load.js';
+import { loadConfig } from '../../../src/settings.js';
 
 describe('generated documents', () => {
   it('openapi/openapi.json is what the app generates (run `npm run openapi` after changing a route)', async () => {

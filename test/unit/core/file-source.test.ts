@@ -5,7 +5,8 @@ import { dirname } from 'node:path';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { IdmountError } from '../../../src/errors.js';
-import { createFileSource, FileSourceConfigSchema } from '../../../src/identity/sources/file.js';
+import { FileSourceConfigSchema } from '../../../src/identity/sources/file/config.js';
+import { createFileSource } from '../../../src/identity/sources/file/source.js';
 import { writeDirectory } from '../../helpers/app.js';
 
 const log = pino({ level: 'silent' });
@@ -83,10 +84,10 @@ describe('file source', () => {
   });
 
   it.each([
-    ['a non-numeric uid names the attribute', { name: 'u', uid: '12a', gid: 5000 }, 'uid', /non-numeric uid/],
-    ['a negative uid is not a number here', { name: 'u', uid: -5, gid: 5000 }, 'uid', /non-numeric uid/],
+    ['a malformed uid names the attribute', { name: 'u', uid: '12a', gid: 5000 }, 'uid', /malformed uid/],
+    ['a negative uid is not a number here', { name: 'u', uid: -5, gid: 5000 }, 'uid', /malformed uid/],
     ['a missing gid names the attribute', { name: 'u', uid: 5000 }, 'gid', /has no gid/],
-    ['a fractional gid names the attribute', { name: 'u', uid: 5000, gid: 1.5 }, 'gid', /non-numeric gid/],
+    ['a fractional gid names the attribute', { name: 'u', uid: 5000, gid: 1.5 }, 'gid', /malformed gid/],
   ])('%s', async (_, user, attribute, message) => {
     const source = open({ path: writeDirectory({ users: [user, { name: 'ok', uid: 5001, gid: 5001 }] }) });
     const err = await source.lookup('u').catch((e: IdmountError) => e);
@@ -139,5 +140,27 @@ describe('file source', () => {
 
   it('refuses to start on a file it cannot read', () => {
     expect(() => open({ path: '/nonexistent/directory.yaml' })).toThrow(/ENOENT/);
+  });
+});
+
+describe('file source ids follow the one rule every source uses', () => {
+  it.each([
+    ['hexadecimal', '0x4e21'],
+    ['a fraction', '20001.0'],
+    ['an exponent', '2.0001e4'],
+    ['octal', '0o47041'],
+    ["the kernel's 'no id'", '4294967295'],
+    ['a sign', '+20001'],
+  ])('refuses a YAML uid written as %s (%s), which YAML would read as a number', async (_, spelling) => {
+    const file = writeDirectory(`users:\n  - { name: u, uid: ${spelling}, gid: 20001 }\n`);
+    const err = await open({ path: file })
+      .lookup('u')
+      .catch((e: IdmountError) => e);
+    expect(err).toMatchObject({ code: 'DIRECTORY_ENTRY_INVALID', extras: { attribute: 'uid', user: 'u' } });
+  });
+
+  it('reads a plain decimal uid, quoted or not', async () => {
+    const file = writeDirectory(`users:\n  - { name: u, uid: 20001, gid: "20002" }\n`);
+    await expect(open({ path: file }).lookup('u')).resolves.toMatchObject({ uid: 20001, gid: 20002 });
   });
 });

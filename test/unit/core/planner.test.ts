@@ -1,11 +1,11 @@
 // MountPlanner confinement: every substituted value is a safe segment, every path stays under
 // its rule's allowedRoots, and conflicts are errors — one sentence per case.
 import { describe, expect, it } from 'vitest';
-import { parseConfig } from '../../../src/config/load.js';
 import { IdmountError } from '../../../src/errors.js';
 import type { DirectoryGroup, Identity } from '../../../src/identity/types.js';
 import { planMounts } from '../../../src/mounts/planner.js';
 import { checkIdentity } from '../../../src/policy/policy.js';
+import { parseConfig } from '../../../src/settings.js';
 
 const NFS = { nfs: { server: 'nfs.example.org' } };
 

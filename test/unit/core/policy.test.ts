@@ -1,9 +1,9 @@
 // Policy rules, one sentence per case.
 import { describe, expect, it } from 'vitest';
-import { parseConfig } from '../../../src/config/load.js';
 import { IdmountError } from '../../../src/errors.js';
 import type { Identity } from '../../../src/identity/types.js';
 import { checkIdentity, createUsernameCheck } from '../../../src/policy/policy.js';
+import { parseConfig } from '../../../src/settings.js';
 
 const policy = (overrides: object = {}) =>
   parseConfig(

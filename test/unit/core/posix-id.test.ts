@@ -1,6 +1,6 @@
 // Directory ids as LDAP and AD hand them over (text): plain ASCII decimal within the POSIX range.
 import { describe, expect, it } from 'vitest';
-import { parsePosixId } from '../../../src/identity/sources/ldap/directory.js';
+import { parsePosixId } from '../../../src/identity/values.js';
 
 describe('parsePosixId', () => {
   it.each([

@@ -1,107 +1,14 @@
-// The `keycloak` source: reads users and groups through Keycloak's Admin REST API with a
-// service-account client (client-credentials grant; the account needs realm-management view-users).
-// POSIX numbers and the home come from user attributes, group gids from a group attribute.
-import { z } from 'zod';
-import { Duration, RegexString, ResourceName, readSecret } from '../../../config/primitives.js';
 import { directoryEntryInvalid, type IdmountError, sourceUnavailable } from '../../../errors.js';
-import type { DirectoryGroup, DirectoryRecord, IdentitySource, SourceHealth } from '../../types.js';
-import type { SourceContext } from '../registry.js';
+import type {
+  DirectoryGroup,
+  DirectoryRecord,
+  IdentitySource,
+  SourceContext,
+  SourceHealth,
+} from '../../types.js';
+import { isAcceptableHome, parsePosixId } from '../../values.js';
 import { AdminApiError, createKeycloakAdminClient } from './admin-client.js';
-
-const AttributeName = z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/, 'expected a Keycloak attribute name');
-
-export const KeycloakSourceConfigSchema = z
-  .strictObject({
-    name: ResourceName.describe('Source name, used in explain traces, metrics and merge.'),
-    type: z.literal('keycloak'),
-    issuer: z
-      .url({ protocol: /^https?$/ })
-      .regex(/\/realms\/[^/]+\/?$/, 'expected a realm URL ending in /realms/NAME')
-      .describe('The realm URL (its OIDC issuer), e.g. https://sso.example.org/realms/facility.'),
-    clientId: z
-      .string()
-      .min(1)
-      .describe(
-        'A confidential client with service accounts enabled; its service account needs realm-management view-users.',
-      ),
-    clientSecretFile: z
-      .string()
-      .optional()
-      .describe('File holding the client secret (a mounted Kubernetes Secret).'),
-    clientSecretEnv: z.string().optional().describe('Environment variable holding the client secret.'),
-    attributes: z
-      .strictObject({
-        uid: AttributeName.nullable()
-          .default('uidNumber')
-          .describe('User attribute holding the uid; null: this source gives no uid (e.g. groups only).'),
-        gid: AttributeName.nullable()
-          .default('gidNumber')
-          .describe('User attribute holding the primary gid; null: this source gives no gid.'),
-        home: AttributeName.nullable()
-          .default('homeDirectory')
-          .describe(
-            'User attribute holding the home directory (an absolute path); null: not read. Optional on users.',
-          ),
-      })
-      .prefault({})
-      .describe(
-        'User attributes read for the POSIX identity. Keycloak 24+ only returns attributes declared in the realm user profile (or all with unmanaged attributes enabled).',
-      ),
-    groups: z
-      .strictObject({
-        enabled: z
-          .boolean()
-          .default(true)
-          .describe('Read group memberships; false: this source gives no groups.'),
-        gidAttribute: AttributeName.default('gidNumber').describe(
-          'Group attribute holding the gid; groups without it are skipped (noted in explain).',
-        ),
-        nameFrom: z
-          .enum(['name', 'path'])
-          .default('name')
-          .describe(
-            "Group name reported: the group's own name (mx1234) or its path without the leading slash (proposals/mx1234).",
-          ),
-        include: z
-          .array(RegexString)
-          .default([])
-          .describe(
-            'Only groups whose path (e.g. /proposals/mx1234) matches one of these regexes; empty: all.',
-          ),
-        exclude: z
-          .array(RegexString)
-          .default([])
-          .describe('Groups whose path matches one of these regexes are dropped.'),
-      })
-      .prefault({}),
-    timeout: Duration.default(5000).describe(
-      'Per request to Keycloak (token, users, groups); a spawn waits on it, so keep it well below the spawner timeout.',
-    ),
-    retryAfter: Duration.default(30_000).describe(
-      'Retry-After sent with 503 while Keycloak cannot be asked.',
-    ),
-  })
-  .transform((config, ctx) => {
-    const clientSecret = readSecret(
-      { file: config.clientSecretFile, env: config.clientSecretEnv },
-      'clientSecret',
-      ctx,
-    );
-    if (clientSecret === undefined) {
-      if (config.clientSecretFile === undefined && config.clientSecretEnv === undefined) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['clientSecretFile'],
-          message: 'set clientSecretFile or clientSecretEnv',
-        });
-      }
-      return z.NEVER;
-    }
-    const { clientSecretFile: _file, clientSecretEnv: _env, ...rest } = config;
-    return { ...rest, clientSecret };
-  });
-
-export type KeycloakSourceConfig = z.output<typeof KeycloakSourceConfigSchema>;
+import type { KeycloakSourceConfig } from './config.js';
 
 interface UserRepresentation {
   id: string;
@@ -138,19 +45,15 @@ function singleValue(
   return values[0];
 }
 
-/** POSIX ids: decimal digits only, no sign, no leading zeros games beyond parseInt's reach. */
 function parseId(text: string, attribute: string, fail: (message: string) => never): number {
-  if (!/^\d{1,10}$/.test(text) || Number(text) > 4_294_967_294) {
-    fail(`has a malformed ${attribute} '${text.slice(0, 40)}' (expected a decimal integer)`);
-  }
-  return Number(text);
+  const id = parsePosixId(text);
+  if (id === undefined)
+    fail(`has a malformed ${attribute} '${text.slice(0, 40)}' (expected a decimal POSIX id)`);
+  return id;
 }
 
-// A home lands in a passwd line (':'-separated) and in a pod spec: no control characters, no ':'.
-const hasControlOrColon = (text: string) => [...text].some((c) => c === ':' || c.charCodeAt(0) < 0x20);
-
 function parseHome(text: string, attribute: string, fail: (message: string) => never): string {
-  if (!text.startsWith('/') || text.split('/').includes('..') || hasControlOrColon(text)) {
+  if (!isAcceptableHome(text)) {
     fail(`has a malformed ${attribute} '${text.slice(0, 80)}' (expected an absolute path without '..')`);
   }
   return text;

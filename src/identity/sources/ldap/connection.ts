@@ -7,142 +7,14 @@
 // dropped socket on the next operation WITHOUT binding again (and, after StartTLS, without TLS).
 // Each Client here may open exactly one socket; when it is gone the slot is rebuilt (connect,
 // StartTLS, bind) before anything is sent, so no search ever runs anonymously or in clear text.
-import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import { Client, type Entry, type Filter, InvalidCredentialsError, ResultCodeError } from 'ldapts';
 import type { Logger } from 'pino';
-import { z } from 'zod';
-import { Duration, readSecret } from '../../../config/primitives.js';
 import { searchRefused, sourceUnavailable } from '../../../errors.js';
 import type { SourceHealth } from '../../types.js';
-
-const LdapUrl = z
-  .string()
-  .regex(/^ldaps?:\/\/[^/?#\s]+\/?$/, 'expected ldap://host[:port] or ldaps://host[:port]')
-  .describe('An LDAP server URL.');
-
-/**
- * Connection keys every LDAP-based source accepts (spread into the source's strictObject).
- * Secrets are read by `resolveConnectionSecrets` in the source schema's transform.
- */
-export const LdapConnectionShape = {
-  urls: z
-    .array(LdapUrl)
-    .min(1)
-    .describe('Servers tried in order; the next one is used when a server cannot be reached (failover).'),
-  startTls: z
-    .boolean()
-    .default(false)
-    .describe('Upgrade ldap:// connections with StartTLS before binding. Not used with ldaps:// URLs.'),
-  caFile: z
-    .string()
-    .optional()
-    .describe('PEM file with the CA certificate(s) that signed the server certificate (LDAPS / StartTLS).'),
-  tlsVerify: z
-    .boolean()
-    .default(true)
-    .describe(
-      'Verify the server certificate and host name. Turn off only for a lab directory; never in production.',
-    ),
-  tlsServerName: z
-    .string()
-    .optional()
-    .describe('Host name expected in the server certificate when it differs from the URL host.'),
-  bindDN: z.string().min(1).optional().describe('DN to bind as. Without it the source binds anonymously.'),
-  bindPasswordFile: z
-    .string()
-    .optional()
-    .describe('File holding the bind password (a mounted Kubernetes Secret).'),
-  bindPasswordEnv: z.string().optional().describe('Environment variable holding the bind password.'),
-  poolSize: z
-    .number()
-    .int()
-    .min(1)
-    .max(32)
-    .default(4)
-    .describe(
-      'Bound connections kept open. LDAP multiplexes requests, so a few connections carry many lookups.',
-    ),
-  connectTimeout: Duration.prefault('3s').describe(
-    'Time allowed to open a connection (TCP + TLS + bind) to one server before the next URL is tried.',
-  ),
-  operationTimeout: Duration.prefault('5s').describe(
-    'Time allowed for one search. Well under KubeSpawner start timeouts, so a stuck server fails a spawn quickly.',
-  ),
-  backoff: z
-    .strictObject({
-      initial: Duration.prefault('1s').describe('First wait after the directory is found down.'),
-      max: Duration.prefault('60s').describe('Longest wait between attempts while the directory stays down.'),
-    })
-    .prefault({})
-    .describe(
-      'Jittered exponential backoff while the directory is down: lookups fail fast instead of hammering it.',
-    ),
-} as const;
-
-const ConnectionKeysSchema = z.object(LdapConnectionShape);
-type ConnectionKeys = z.output<typeof ConnectionKeysSchema>;
-
-/** Connection settings after config load: the secret and the CA are read, never kept as paths. */
-export interface LdapConnectionSettings
-  extends Omit<ConnectionKeys, 'bindPasswordFile' | 'bindPasswordEnv' | 'caFile'> {
-  bindPassword?: string;
-  caFile?: string;
-  ca?: string;
-}
-
-/**
- * Reads the bind password and the CA file at config load time, recording issues on the exact keys.
- * Call from the source schema's `.transform()`.
- */
-export function resolveConnectionSecrets<
-  T extends Pick<
-    ConnectionKeys,
-    'urls' | 'startTls' | 'caFile' | 'bindDN' | 'bindPasswordFile' | 'bindPasswordEnv'
-  >,
->(
-  config: T,
-  ctx: z.RefinementCtx,
-): Omit<T, 'bindPasswordFile' | 'bindPasswordEnv'> & { bindPassword?: string; ca?: string } {
-  const { bindPasswordFile, bindPasswordEnv, ...rest } = config;
-  const bindPassword = readSecret({ file: bindPasswordFile, env: bindPasswordEnv }, 'bindPassword', ctx);
-  if (config.bindDN !== undefined && bindPasswordFile === undefined && bindPasswordEnv === undefined) {
-    ctx.addIssue({
-      code: 'custom',
-      path: ['bindPasswordFile'],
-      message: 'bindDN needs bindPasswordFile or bindPasswordEnv',
-    });
-  }
-  if (config.bindDN === undefined && (bindPasswordFile !== undefined || bindPasswordEnv !== undefined)) {
-    ctx.addIssue({ code: 'custom', path: ['bindDN'], message: 'a bind password is set but no bindDN' });
-  }
-  if (config.startTls && config.urls.some((u) => u.startsWith('ldaps:'))) {
-    ctx.addIssue({
-      code: 'custom',
-      path: ['startTls'],
-      message: 'startTls applies to ldap:// URLs only; ldaps:// is already TLS',
-    });
-  }
-  let ca: string | undefined;
-  if (config.caFile !== undefined) {
-    try {
-      ca = readFileSync(config.caFile, 'utf8');
-      if (!ca.includes('-----BEGIN CERTIFICATE-----')) throw new Error('no PEM certificate in the file');
-    } catch (err) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['caFile'],
-        message: `cannot read CA file ${config.caFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
-      });
-    }
-  }
-  return {
-    ...rest,
-    ...(bindPassword !== undefined ? { bindPassword } : {}),
-    ...(ca !== undefined ? { ca } : {}),
-  };
-}
+import { coalesceWrites } from './coalesce-writes.js';
+import type { LdapConnectionSettings } from './config.js';
 
 export interface LdapSearchRequest {
   base: string;
@@ -163,30 +35,6 @@ interface Slot {
   ready?: Promise<Client>;
   inFlight: number;
 }
-
-/**
- * Requests written to one connection in the same turn of the event loop leave in one write
- * (cork until setImmediate): under a spawn storm the directory then reads several requests per
- * wakeup and answers them together, instead of one segment, one wakeup and one reply per search.
- * The searches themselves are unchanged; a lone request waits for the end of the current turn only.
- */
-const coalesceWrites = <S extends net.Socket>(socket: S): S => {
-  const write = socket.write;
-  let corked = false;
-  const flush = () => {
-    corked = false;
-    socket.uncork();
-  };
-  socket.write = function (this: S, ...args: Parameters<S['write']>) {
-    if (!corked) {
-      corked = true;
-      socket.cork();
-      setImmediate(flush);
-    }
-    return write.apply(this, args);
-  } as S['write'];
-  return socket;
-};
 
 /** Raised inside the pool for failures that mean "the directory cannot be asked" (vs. an LDAP result). */
 class ConnectionFailure extends Error {}

@@ -17,45 +17,17 @@
 //   ExtensibleFilter (1.2.840.113556.1.4.1941) through `ctx.searchGroups(filter)`.
 // Connections, failover, TLS, timeouts and health live in ./connection.ts (`createLdapPool`).
 import { AndFilter, type Entry, EqualityFilter, type Filter, FilterParser, OrFilter } from 'ldapts';
-import { z } from 'zod';
 import { directoryEntryInvalid } from '../../../errors.js';
 import type { DirectoryGroup, DirectoryRecord } from '../../types.js';
+import { firstText, invalidId, parsePosixId, singleText, textValues } from '../../values.js';
+import type { SearchBaseConfig } from './config.js';
 import type { LdapPool, LdapSearchRequest } from './connection.js';
-
-/** An LDAP filter written by an admin in the config: validated (parsed) at config load. */
-export const LdapFilterString = z.string().superRefine((value, ctx) => {
-  try {
-    FilterParser.parseString(value);
-  } catch (err) {
-    ctx.addIssue({ code: 'custom', message: `not a valid LDAP filter: ${(err as Error).message}` });
-  }
-});
-
-export const SearchBaseSchema = z.strictObject({
-  base: z.string().min(1).describe('Search base DN, e.g. ou=People,dc=example,dc=org.'),
-  scope: z.enum(['base', 'one', 'sub']).default('sub').describe('Search scope below the base.'),
-  filter: LdapFilterString.optional().describe(
-    'Extra LDAP filter ANDed with the lookup, e.g. (objectClass=posixAccount). Defaults depend on the schema.',
-  ),
-});
-export type SearchBaseConfig = z.infer<typeof SearchBaseSchema>;
 
 export interface SearchBase {
   base: string;
   scope: 'base' | 'one' | 'sub';
   filter: Filter;
 }
-
-/** Page size of group searches (ldap and ad alike); each source says why in its description. */
-export const GroupPageSizeSchema = z.number().int().min(1).max(10_000).default(500);
-
-/** How many groups one lookup may read (ldap and ad alike). */
-export const MaxGroupsSchema = z
-  .number()
-  .int()
-  .min(1)
-  .default(2000)
-  .describe('Most groups read for one user; more are cut and the cut noted in explain traces.');
 
 /** Parses configured bases, putting in the flavour's default filter where none is given. */
 export const toSearchBases = (bases: SearchBaseConfig[], defaultFilter: string): SearchBase[] =>
@@ -128,35 +100,6 @@ export interface LdapFlavour {
   maxGroups: number;
 }
 
-const rawValue = (entry: Entry, attribute: string) => {
-  // ldapts keys entries by the attribute names as the server spelt them, which is nearly always
-  // as requested; look for another case only when the exact key is missing.
-  const raw = entry[attribute];
-  if (raw !== undefined) return raw;
-  const wanted = attribute.toLowerCase();
-  const key = Object.keys(entry).find((k) => k.toLowerCase() === wanted);
-  return key === undefined ? undefined : entry[key];
-};
-
-const text = (value: string | Buffer) => (Buffer.isBuffer(value) ? value.toString('utf8') : value);
-
-const values = (entry: Entry, attribute: string): string[] => {
-  const raw = rawValue(entry, attribute);
-  if (raw === undefined) return [];
-  if (typeof raw === 'string') return [raw];
-  return Array.isArray(raw) ? raw.map(text) : [text(raw)];
-};
-
-const firstOf = (raw: ReturnType<typeof rawValue>): string | undefined => {
-  if (raw === undefined || typeof raw === 'string') return raw;
-  const value = Array.isArray(raw) ? raw[0] : raw;
-  return value === undefined ? undefined : text(value);
-};
-
-/** The first value only (most attributes have one), without building the list. */
-const firstValue = (entry: Entry, attribute: string): string | undefined =>
-  firstOf(rawValue(entry, attribute));
-
 /** Entries found under several bases, each once (bases may overlap; one search never repeats an entry). */
 const distinct = (entries: Entry[], bases: SearchBase[]): Entry[] => {
   if (bases.length < 2) return entries;
@@ -167,34 +110,6 @@ const distinct = (entries: Entry[], bases: SearchBase[]): Entry[] => {
     seen.add(key);
     return true;
   });
-};
-
-const single = (entry: Entry, attribute: string, source: string, user: string): string | undefined => {
-  const raw = rawValue(entry, attribute);
-  if (Array.isArray(raw) && raw.length > 1) {
-    throw directoryEntryInvalid(
-      source,
-      `The directory entry for '${user}' has ${raw.length} values for ${attribute}.`,
-      {
-        attribute,
-        user,
-      },
-    );
-  }
-  const value = firstOf(raw);
-  return value === '' ? undefined : value;
-};
-
-/** POSIX ids: plain decimal (ASCII digits only), at most 2^32-2 (2^32-1 is the kernel's "no id"). Policy refuses 0. */
-export const parsePosixId = (text: string): number | undefined => {
-  if (text.length === 0 || text.length > 10) return undefined;
-  let id = 0;
-  for (let i = 0; i < text.length; i++) {
-    const digit = text.charCodeAt(i) - 48;
-    if (digit < 0 || digit > 9) return undefined;
-    id = id * 10 + digit;
-  }
-  return id <= 4_294_967_294 ? id : undefined;
 };
 
 const sameDn = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
@@ -241,9 +156,9 @@ export function createLdapDirectory(source: string, pool: LdapPool, flavour: Lda
     }));
     const groups: GroupEntry[] = [];
     for (const entry of distinct(found, flavour.groupBases)) {
-      const name = firstValue(entry, ga.name);
+      const name = firstText(entry, ga.name);
       if (name === undefined) continue;
-      const gidText = firstValue(entry, ga.gid);
+      const gidText = firstText(entry, ga.gid);
       const gid = gidText === undefined ? undefined : (parsePosixId(gidText) ?? Number.NaN);
       groups.push({ dn: entry.dn, name, gid, entry });
     }
@@ -269,7 +184,7 @@ export function createLdapDirectory(source: string, pool: LdapPool, flavour: Lda
         sizeLimit: 3,
       }));
       const entries = distinct(found, flavour.userBases).filter((entry) =>
-        values(entry, ua.name).some((n) => nameMatches(n, wanted)),
+        textValues(entry, ua.name).some((n) => nameMatches(n, wanted)),
       );
       if (entries.length === 0) return null;
       if (entries.length > 1) {
@@ -280,42 +195,27 @@ export function createLdapDirectory(source: string, pool: LdapPool, flavour: Lda
         );
       }
       const entry = entries[0] as Entry;
-      const name = values(entry, ua.name).find((n) => nameMatches(n, wanted)) as string;
+      const name = textValues(entry, ua.name).find((n) => nameMatches(n, wanted)) as string;
       const notes: string[] = [...(flavour.inspectUser?.(entry, name) ?? [])];
 
       const readId = (attribute: string, mapped: number | undefined): number => {
         if (flavour.idsFromMapping && mapped !== undefined) return mapped;
-        const text = single(entry, attribute, source, name);
-        if (text === undefined) {
-          if (mapped !== undefined) return mapped;
-          throw directoryEntryInvalid(source, `The directory entry for '${name}' has no ${attribute}.`, {
-            attribute,
-            user: name,
-          });
-        }
-        const id = parsePosixId(text);
-        if (id === undefined) {
-          throw directoryEntryInvalid(
-            source,
-            `The directory entry for '${name}' has a non-numeric ${attribute}.`,
-            {
-              attribute,
-              user: name,
-            },
-          );
-        }
+        const text = singleText(entry, attribute, source, name);
+        if (text === undefined && mapped !== undefined) return mapped;
+        const id = text === undefined ? undefined : parsePosixId(text);
+        if (id === undefined) throw invalidId(source, name, attribute, text);
         return id;
       };
       const needsMapping =
         flavour.idsFromMapping === true ||
-        firstValue(entry, ua.uid) === undefined ||
-        firstValue(entry, ua.gid) === undefined;
+        firstText(entry, ua.uid) === undefined ||
+        firstText(entry, ua.gid) === undefined;
       const mapped = needsMapping ? flavour.mapIds?.(entry) : undefined;
       if (mapped?.note) notes.push(mapped.note);
       const uid = readId(ua.uid, mapped?.uid);
       const gid = readId(ua.gid, mapped?.gid);
 
-      const mail = single(entry, ua.mail, source, name);
+      const mail = singleText(entry, ua.mail, source, name);
       if (mail !== undefined) notes.push(`mail: ${mail}`);
 
       let groups: DirectoryGroup[] | undefined;
@@ -349,9 +249,9 @@ export function createLdapDirectory(source: string, pool: LdapPool, flavour: Lda
         name,
         uid,
         gid,
-        home: single(entry, ua.home, source, name),
-        gecos: firstValue(entry, ua.gecos) || undefined,
-        shell: single(entry, ua.shell, source, name),
+        home: singleText(entry, ua.home, source, name),
+        gecos: firstText(entry, ua.gecos) || undefined,
+        shell: singleText(entry, ua.shell, source, name),
         ...(groups !== undefined ? { groups } : {}),
         ...(primaryGroupName !== undefined ? { primaryGroupName } : {}),
         notes,

@@ -1,9 +1,11 @@
-// The cached spawn plan's body is spliced from JSON written once per group volume: it must be
-// exactly JSON.stringify of the plan, for every kind of rule and volume, on first and later use.
+// The cached spawn plan's body is made by the response schema from the plan object: the same
+// plan for every kind of rule and volume, on first and later use, and nothing that breaks the
+// schema's guard (root, privilege escalation, capabilities) can leave as a body.
 import { describe, expect, it } from 'vitest';
-import { parseConfig } from '../../../src/config/load.js';
 import type { Identity } from '../../../src/identity/types.js';
-import { createPlanDeriver } from '../../../src/mounts/spawn-plan.js';
+import { buildPlan, derivePlan } from '../../../src/plan/build.js';
+import { planBody } from '../../../src/plan/schema.js';
+import { parseConfig } from '../../../src/settings.js';
 
 const config = parseConfig(
   {
@@ -68,7 +70,10 @@ const person = (name: string, uid: number, groups: string[], extra: Partial<Iden
 });
 
 describe('cached plan body', () => {
-  const deriver = createPlanDeriver(config);
+  const deriver = {
+    derive: (identity: Identity) => derivePlan(identity, config),
+    full: (identity: Identity) => ({ plan: buildPlan(identity, config) }),
+  };
   const people = [
     person('alice', 20001, ['proposal-mx1', 'beamline-id11', 'team-optics', 'other']),
     person('bob', 20002, ['proposal-mx1', 'proposal-mx2', 'beamline-id11', 'team-optics']),
@@ -80,15 +85,15 @@ describe('cached plan body', () => {
     for (let round = 0; round < 2; round++) {
       const outcome = deriver.derive(p as Identity);
       if (!outcome.ok) throw outcome.error;
-      expect(outcome.json).toBe(JSON.stringify(deriver.full(p as Identity).plan));
-      expect(JSON.parse(outcome.json)).toEqual(deriver.full(p as Identity).plan);
+      expect(outcome.body).toBe(JSON.stringify(deriver.full(p as Identity).plan));
+      expect(JSON.parse(outcome.body)).toEqual(deriver.full(p as Identity).plan);
     }
   });
 
   it('writes every volume kind and each member its own per-user path', () => {
     const bob = deriver.derive(people[1] as Identity);
     if (!bob.ok) throw bob.error;
-    const plan = JSON.parse(bob.json);
+    const plan = JSON.parse(bob.body);
     expect(plan.volumes.map((v: object) => Object.keys(v)[1])).toEqual([
       'nfs',
       'nfs',
@@ -98,5 +103,33 @@ describe('cached plan body', () => {
       'nfs',
     ]);
     expect(plan.volumes[3].hostPath.path).toBe('/scratch/id11/bob');
+  });
+});
+
+describe('the response schema guards every body', () => {
+  const plan = buildPlan(person('erin', 20005, ['proposal-mx1']), config);
+  it.each([
+    [
+      'runAsNonRoot false',
+      { containerSecurityContext: { ...plan.containerSecurityContext, runAsNonRoot: false } },
+    ],
+    [
+      'privilege escalation',
+      { containerSecurityContext: { ...plan.containerSecurityContext, allowPrivilegeEscalation: true } },
+    ],
+    [
+      'a capability kept',
+      {
+        containerSecurityContext: {
+          ...plan.containerSecurityContext,
+          capabilities: { drop: [] as 'ALL'[], add: ['SYS_ADMIN'] },
+        },
+      },
+    ],
+    ['uid 0', { uid: 0 }],
+    ['gid 0', { gid: 0 }],
+    ['supplementary gid 0', { supplementalGids: [0] }],
+  ])('refuses a plan with %s', (_, change) => {
+    expect(() => planBody({ ...plan, ...change } as typeof plan)).toThrow();
   });
 });

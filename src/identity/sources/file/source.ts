@@ -4,34 +4,16 @@ import { readFileSync, type Stats, stat, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
-import { Duration, ResourceName } from '../../config/primitives.js';
-import { directoryEntryInvalid } from '../../errors.js';
-import type { DirectoryGroup, DirectoryRecord, IdentitySource, SourceHealth } from '../types.js';
-import type { SourceContext } from './registry.js';
-
-export const FileSourceConfigSchema = z
-  .strictObject({
-    name: ResourceName.describe('Source name, used in explain traces, metrics and merge.'),
-    type: z.literal('file'),
-    path: z.string().optional().describe('A YAML or JSON directory document (users + groups).'),
-    passwd: z.string().optional().describe('A passwd file (name:x:uid:gid:gecos:home:shell).'),
-    group: z.string().optional().describe('A group file (name:x:gid:member,member); used with passwd.'),
-    reloadInterval: Duration.default(2000).describe(
-      'How often the files are checked for changes (stat polling survives ConfigMap symlink swaps).',
-    ),
-  })
-  .superRefine((config, ctx) => {
-    const hasDocument = config.path !== undefined;
-    const hasPasswd = config.passwd !== undefined;
-    if (hasDocument === hasPasswd) {
-      ctx.addIssue({ code: 'custom', path: ['path'], message: 'set either path, or passwd (with group)' });
-    }
-    if (hasPasswd && config.group === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['group'], message: 'required with passwd' });
-    }
-  });
-
-export type FileSourceConfig = z.infer<typeof FileSourceConfigSchema>;
+import { directoryEntryInvalid } from '../../../errors.js';
+import type {
+  DirectoryGroup,
+  DirectoryRecord,
+  IdentitySource,
+  SourceContext,
+  SourceHealth,
+} from '../../types.js';
+import { invalidId, readPosixId } from '../../values.js';
+import type { FileSourceConfig } from './config.js';
 
 /** Entries as read: values stay untyped so one malformed user cannot break the others. */
 interface RawUser {
@@ -62,7 +44,9 @@ const DocumentSchema = z.object({
 });
 
 function parseDocument(text: string): Snapshot {
-  const doc = DocumentSchema.parse(YAML.parse(text) ?? {});
+  // Every scalar as text (YAML's failsafe schema): an id is read from its spelling, so 0x4e21 or
+  // 2.0001e4 are refused like in every other source instead of becoming 20001.
+  const doc = DocumentSchema.parse(YAML.parse(text, { schema: 'failsafe' }) ?? {});
   return index(
     doc.users.map((u) => ({ ...u, uid: u.uid, gid: u.gid }) as RawUser),
     doc.groups.map((g) => ({ name: g.name, gid: g.gid, members: g.members })),
@@ -108,19 +92,10 @@ function index(users: RawUser[], groups: RawGroup[]): Snapshot {
   return snapshot;
 }
 
-/** Directory numbers arrive as numbers (YAML) or strings (passwd); both must be plain integers. */
 function parseId(value: unknown, attribute: string, source: string, user: string): number {
-  const text = typeof value === 'number' ? String(value) : value;
-  if (typeof text !== 'string' || !/^\d{1,10}$/.test(text)) {
-    throw directoryEntryInvalid(
-      source,
-      value === undefined || value === ''
-        ? `The directory entry for '${user}' has no ${attribute}.`
-        : `The directory entry for '${user}' has a non-numeric ${attribute}.`,
-      { attribute, user },
-    );
-  }
-  return Number(text);
+  const id = readPosixId(value);
+  if (id === undefined) throw invalidId(source, user, attribute, value);
+  return id;
 }
 
 const optionalString = (value: unknown) => (typeof value === 'string' && value !== '' ? value : undefined);

@@ -1,5 +1,6 @@
-// buildApp: the whole service as a Fastify instance that never listens by itself. The server
-// (src/server.ts) and the tests (app.inject) both start from here.
+// buildApp, the composition root of the service: the identity service (./compose.ts) and the
+// HTTP layer wired into one Fastify instance that never listens by itself. The server
+// (./server.ts) and the tests (app.inject) both start from here.
 
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
@@ -11,16 +12,19 @@ import {
   validatorCompiler,
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
-import type { Config } from '../config/schema.js';
-import type { IdentitySource } from '../identity/types.js';
-import { authPlugin, type TokenVerifier } from './auth.js';
-import { metricsPlugin } from './metrics.js';
-import { createOidcVerifier } from './oidc.js';
-import { registerProblemHandlers } from './problem.js';
-import { rateLimitHook } from './rate-limit.js';
-import { resolverPlugin } from './resolver-plugin.js';
-import { healthRoutes } from './routes/health.js';
-import { usersRoutes } from './routes/users.js';
+import type { Logger } from 'pino';
+import { createIdentityService } from './compose.js';
+import { createHeapTrimmer } from './heap-trim.js';
+import { authPlugin, type TokenVerifier } from './http/auth.js';
+import { metricsPlugin } from './http/metrics.js';
+import { createOidcVerifier } from './http/oidc.js';
+import { registerProblemHandlers } from './http/problem.js';
+import { rateLimitHook } from './http/rate-limit.js';
+import { healthRoutes } from './http/routes/health.js';
+import { usersRoutes } from './http/routes/users.js';
+import { servicePlugin } from './http/service-plugin.js';
+import type { IdentitySource } from './identity/types.js';
+import type { Config } from './settings.js';
 
 export interface AppDeps {
   /** Relative paths in the config resolve against this folder. */
@@ -92,7 +96,25 @@ export async function buildApp(config: Config, deps: AppDeps) {
     auth: config.auth,
     verifiers: [...oidcVerifiers, ...(deps.verifiers ?? [])],
   });
-  await app.register(resolverPlugin, { config, baseDir: deps.baseDir, sources: deps.sources, now: deps.now });
+  // Fastify's logger is pino; its declared type is a narrower interface.
+  const log = app.log as unknown as Logger;
+  const trimmer = createHeapTrimmer({ idleMs: config.cache.trimAfterIdle, log });
+  const events = app.metrics.events;
+  const service = createIdentityService(config, {
+    log,
+    baseDir: deps.baseDir,
+    sources: deps.sources,
+    events: {
+      cache: events.cache,
+      lookup(result, seconds) {
+        events.lookup(result, seconds);
+        trimmer.noteFill();
+      },
+    },
+    now: deps.now,
+  });
+  app.addHook('onClose', async () => trimmer.close());
+  await app.register(servicePlugin, { service });
 
   await app.register(async (api) => {
     // Per caller, keyed after authentication (route onRequest hooks run before preHandler).

@@ -1,4 +1,4 @@
-// Config schemas for what gets mounted: the home directory rule, data rules and volume kinds.
+// The mounts' config sections: the home directory rule, data rules and volume kinds.
 import { z } from 'zod';
 import { AbsolutePath, RegexString, ResourceName } from '../config/primitives.js';
 
@@ -47,7 +47,9 @@ export const HomeRuleSchema = z
     template: z
       .string()
       .optional()
-      .describe('Path template with {username}, {initial} (first letter) and {uid}, e.g. /users/{username}.'),
+      .describe(
+        'Path template with {username}, {initial} (first letter), {uid} and {gid}, e.g. /users/{username}.',
+      ),
     rewrite: z
       .array(RewriteSchema)
       .default([])

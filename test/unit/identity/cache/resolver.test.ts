@@ -3,9 +3,11 @@
 // the real directories are exercised by the source integration tests.
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { IdmountError, sourceUnavailable } from '../../../src/errors.js';
-import { createResolver } from '../../../src/identity/resolver.js';
-import type { DirectoryRecord, IdentitySource } from '../../../src/identity/types.js';
+import { IdmountError, sourceUnavailable } from '../../../../src/errors.js';
+import { createResolver } from '../../../../src/identity/cache/resolver.js';
+import { createMemoryStore } from '../../../../src/identity/cache/store.js';
+import { createChain } from '../../../../src/identity/chain.js';
+import type { DirectoryRecord, IdentitySource } from '../../../../src/identity/types.js';
 
 /** A scripted source: answers from a map, counts lookups, can be switched down or slowed. */
 function scriptedSource(name = 'scripted') {
@@ -40,18 +42,20 @@ function setup(
   const scripted = scriptedSource();
   const clock = { now: 1_000_000 };
   let derivations = 0;
+  const limits = {
+    ttl: 60_000,
+    negativeTtl: 10_000,
+    staleIfError: 3_600_000,
+    refreshAhead: 0,
+    maxEntries: 1000,
+    planEntries: 1000,
+    trimAfterIdle: 0,
+    ...cache,
+  };
   const resolver = createResolver({
-    sources: [scripted.source],
-    cache: {
-      ttl: 60_000,
-      negativeTtl: 10_000,
-      staleIfError: 3_600_000,
-      refreshAhead: 0,
-      maxEntries: 1000,
-      planEntries: 1000,
-      trimAfterIdle: 0,
-      ...cache,
-    },
+    chain: createChain([scripted.source]),
+    store: createMemoryStore({ maxEntries: limits.maxEntries }),
+    cache: limits,
     derive: (identity) => {
       derivations += 1;
       return identity.uid;
@@ -221,7 +225,8 @@ describe('source chain', () => {
     merge?: object,
   ) =>
     createResolver({
-      sources: [a.source, b.source],
+      chain: createChain([a.source, b.source], merge),
+      store: createMemoryStore({ maxEntries: 10 }),
       cache: {
         ttl: 60_000,
         negativeTtl: 10_000,
@@ -231,7 +236,6 @@ describe('source chain', () => {
         planEntries: 10,
         trimAfterIdle: 0,
       },
-      merge,
       derive: () => null,
       log: pino({ level: 'silent' }),
     });
