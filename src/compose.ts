@@ -38,7 +38,7 @@ export function createIdentityService(config: Config, options: IdentityServiceOp
   const chain = createChain(sources, config.merge);
   const resolver: Resolver<PlanOutcome> = createResolver({
     chain,
-    store: createMemoryStore({ maxEntries: config.cache.maxEntries }),
+    store: createMemoryStore(config.cache),
     cache: config.cache,
     derive: (identity) => derivePlan(identity, config),
     log,

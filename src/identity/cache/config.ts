@@ -24,6 +24,14 @@ export const CacheSchema = z
       .positive()
       .default(200_000)
       .describe('Most identities kept in memory per replica.'),
+    maxNegativeEntries: z
+      .number()
+      .int()
+      .positive()
+      .default(10_000)
+      .describe(
+        'Most "no such user" answers kept in memory per replica; kept apart from identities, so unknown names never push a known identity out.',
+      ),
     planEntries: z
       .number()
       .int()

@@ -25,21 +25,38 @@ export interface IdentityStore {
   size(): number;
 }
 
-/** The in-process store: least recently used entries go first beyond `maxEntries`. */
-export function createMemoryStore(options: { maxEntries: number }): IdentityStore {
+/**
+ * The in-process store: least recently used entries go first beyond their bound. Identities and
+ * "no such user" answers are kept apart, each with its own bound, so a flood of unknown names can
+ * never push a known identity out (and with it the stale copy an outage would need).
+ */
+export function createMemoryStore(options: {
+  maxEntries: number;
+  maxNegativeEntries: number;
+}): IdentityStore {
   // Bounded by count through maxSize (each entry counts 1) rather than `max`: with `max`, lru-cache
   // allocates its index arrays for all entries up front (about 35 ms of every cold start at 200 000);
   // this way they grow with the cache.
-  const entries = new LRUCache<string, StoredEntry>({
-    maxSize: options.maxEntries,
-    sizeCalculation: () => 1,
-  });
+  const bounded = <V extends object>(max: number) =>
+    new LRUCache<string, V>({ maxSize: max, sizeCalculation: () => 1 });
+  const found = bounded<StoredEntry & { kind: 'found' }>(options.maxEntries);
+  const missing = bounded<StoredEntry & { kind: 'missing' }>(options.maxNegativeEntries);
   return {
-    get: (key) => entries.get(key),
+    get: (key) => found.get(key) ?? missing.get(key),
     set: (key, entry) => {
-      entries.set(key, entry);
+      // A name is in one of the two at most: the newer answer replaces the older one.
+      if (entry.kind === 'found') {
+        missing.delete(key);
+        found.set(key, entry);
+      } else {
+        found.delete(key);
+        missing.set(key, entry);
+      }
     },
-    delete: (key) => entries.delete(key),
-    size: () => entries.size,
+    delete: (key) => {
+      const had = found.delete(key);
+      return missing.delete(key) || had;
+    },
+    size: () => found.size,
   };
 }

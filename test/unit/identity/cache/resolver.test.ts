@@ -37,6 +37,7 @@ function setup(
     staleIfError: number;
     refreshAhead: number;
     maxEntries: number;
+    maxNegativeEntries: number;
   }> = {},
 ) {
   const scripted = scriptedSource();
@@ -48,13 +49,14 @@ function setup(
     staleIfError: 3_600_000,
     refreshAhead: 0,
     maxEntries: 1000,
+    maxNegativeEntries: 1000,
     planEntries: 1000,
     trimAfterIdle: 0,
     ...cache,
   };
   const resolver = createResolver({
     chain: createChain([scripted.source]),
-    store: createMemoryStore({ maxEntries: limits.maxEntries }),
+    store: createMemoryStore(limits),
     cache: limits,
     derive: (identity) => {
       derivations += 1;
@@ -73,6 +75,18 @@ const codeOf = async (promise: Promise<unknown>) =>
   );
 
 describe('resolver cache', () => {
+  it('keeps "no such user" apart: a flood of unknown names never evicts a known identity', async () => {
+    const { resolver, state, clock } = setup({ maxEntries: 2, maxNegativeEntries: 5 });
+    await resolver.resolve('alice');
+    for (let i = 0; i < 500; i++) await resolver.resolve(`nobody${i}`).catch(() => undefined);
+    expect(resolver.size()).toBe(1);
+    // The identity is still there, and stands in (stale) when its source goes down.
+    clock.now += 120_000;
+    state.down = true;
+    const stale = await resolver.resolve('alice');
+    expect(stale).toMatchObject({ cache: 'stale', stale: true });
+  });
+
   it('holds at most maxEntries users, forgetting the least recently used first', async () => {
     const { resolver, users, state } = setup({ maxEntries: 3 });
     for (const [i, name] of ['bob', 'carol', 'dave'].entries())
@@ -226,13 +240,14 @@ describe('source chain', () => {
   ) =>
     createResolver({
       chain: createChain([a.source, b.source], merge),
-      store: createMemoryStore({ maxEntries: 10 }),
+      store: createMemoryStore({ maxEntries: 10, maxNegativeEntries: 10 }),
       cache: {
         ttl: 60_000,
         negativeTtl: 10_000,
         staleIfError: 0,
         refreshAhead: 0,
         maxEntries: 10,
+        maxNegativeEntries: 10,
         planEntries: 10,
         trimAfterIdle: 0,
       },
