@@ -91,9 +91,9 @@ const groupsOf = (record: DirectoryRecord | null) =>
 
 const sid = (name: string) => (dc.objects[name] as { sid: string }).sid;
 
-/** SSSD's numbers for these SIDs, from libsss_idmap itself (test/unit/ad/sssd_reference.py), default settings. */
+/** SSSD's numbers for these SIDs, from libsss_idmap itself (test/unit/identity/sources/ad/sssd_reference.py), default settings. */
 function sssdIds(sids: string[]): number[] {
-  const script = fileURLToPath(new URL('../../unit/ad/sssd_reference.py', import.meta.url));
+  const script = fileURLToPath(new URL('../../unit/identity/sources/ad/sssd_reference.py', import.meta.url));
   const out = JSON.parse(
     execFileSync('/usr/bin/python3', [script], { input: JSON.stringify({ map: sids }), encoding: 'utf8' }),
   ) as { map: (number | string)[] };

@@ -1,6 +1,6 @@
 // Directory-file reloads through the app: a broken file on reload leaves the last good directory
 // in service, for users cached and uncached alike, and /readyz says why. (The file source's own
-// reload is covered in test/unit/core/file-source.test.ts; idmount never reloads its config at
+// reload is covered in test/unit/identity/sources/file.test.ts; idmount never reloads its config at
 // run time: the chart rolls the pods when it changes, and a broken config does not start.)
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';

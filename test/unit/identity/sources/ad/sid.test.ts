@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { decodeSid, encodeSid, isDomainSid, splitObjectSid } from '../../../src/identity/sources/ad/sid.js';
+import {
+  decodeSid,
+  encodeSid,
+  isDomainSid,
+  splitObjectSid,
+} from '../../../../../src/identity/sources/ad/sid.js';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s/g, ''), 'hex');
 

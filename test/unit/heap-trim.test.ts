@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createHeapTrimmer, MIN_FILLS } from '../../../src/heap-trim.js';
+import { createHeapTrimmer, MIN_FILLS } from '../../src/heap-trim.js';
 
 // Fake timers (setTimeout and Date together), so "idle for N ms" is exact on a loaded machine.
 const sleep = (ms: number) => vi.advanceTimersByTimeAsync(ms);
@@ -125,7 +125,7 @@ describe('heap trim after a burst of cache fills', () => {
   });
 
   it("trims with V8's collector when node is started with --expose-gc (as npm start and the image are)", () => {
-    const module = new URL('../../../src/heap-trim.ts', import.meta.url).href;
+    const module = new URL('../../src/heap-trim.ts', import.meta.url).href;
     const script = `
       const { createHeapTrimmer, MIN_FILLS } = await import(${JSON.stringify(module)});
       const lines = [];

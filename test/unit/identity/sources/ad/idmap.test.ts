@@ -9,7 +9,7 @@ import {
   type IdMapOptions,
   murmurhash3,
   SssdIdMapper,
-} from '../../../src/identity/sources/ad/idmap.js';
+} from '../../../../../src/identity/sources/ad/idmap.js';
 
 // Debian's interpreter: python3-sss installs pysss_murmur for it, not for other Pythons on PATH.
 const PYTHON = '/usr/bin/python3';

@@ -4,10 +4,10 @@ import { writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { IdmountError } from '../../../src/errors.js';
-import { FileSourceConfigSchema } from '../../../src/identity/sources/file/config.js';
-import { createFileSource } from '../../../src/identity/sources/file/source.js';
-import { writeDirectory } from '../../helpers/app.js';
+import { IdmountError } from '../../../../src/errors.js';
+import { FileSourceConfigSchema } from '../../../../src/identity/sources/file/config.js';
+import { createFileSource } from '../../../../src/identity/sources/file/source.js';
+import { writeDirectory } from '../../../helpers/app.js';
 
 const log = pino({ level: 'silent' });
 const open = (fields: object) => {
