@@ -1,8 +1,9 @@
-// Generated artefacts stay true: the committed OpenAPI document, the README's configuration
-// reference, and every example config.
+// Generated artefacts stay true: the committed OpenAPI document, the configuration page's
+// reference, the performance page's copy of the latest benchmark, and the embedded default config.
 import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { README, readmeWithReference } from '../../../scripts/config-reference.js';
+import { CONFIG_DOC, withReference } from '../../../scripts/config-reference.js';
 import { generateOpenApi, OPENAPI_FILE } from '../../../scripts/openapi.js';
 import { loadConfig } from '../../../src/config/load.js';
 
@@ -11,9 +12,17 @@ describe('generated documents', () => {
     expect(readFileSync(OPENAPI_FILE, 'utf8')).toBe(await generateOpenApi());
   });
 
-  it("the README's configuration reference matches the schema (run `npm run docs`)", () => {
-    const readme = readFileSync(README, 'utf8');
-    expect(readme).toBe(readmeWithReference(readme));
+  it("the configuration page's reference matches the schema (run `npm run docs`)", () => {
+    const page = readFileSync(CONFIG_DOC, 'utf8');
+    expect(page).toBe(withReference(page));
+  });
+
+  it("the performance page's table is bench/results/latest.md (copy it there after `npm run bench`)", () => {
+    const root = resolve(import.meta.dirname, '../../..');
+    const page = readFileSync(join(root, 'docs/10-performance.md'), 'utf8');
+    const copied = /<!-- bench:start[^>]*-->\n([\s\S]*?)<!-- bench:end -->/.exec(page)?.[1];
+    const latest = readFileSync(join(root, 'bench/results/latest.md'), 'utf8').replace(/^# .*\n+/, '');
+    expect(copied).toBe(latest);
   });
 
   it('documents every route of the API contract', () => {
