@@ -1,7 +1,8 @@
 // The idmount command as an admin runs it: check-config, lookup, hash-token, and serve on the
-// embedded default answering the README's curl.
+// embedded default answering its banner's curl with the answer the README shows.
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { writeDirectory } from '../helpers/app.js';
@@ -16,6 +17,13 @@ const idmount = (args: string[], input?: string) =>
     encoding: 'utf8',
     env: { ...process.env, IDMOUNT_CONFIG: '' },
   });
+
+/** The spawn plan the README shows under "One answer" (its first JSON block there). */
+function readmeAnswer(): unknown {
+  const readme = readFileSync(resolve(ROOT, 'README.md'), 'utf8');
+  const block = /```json\n([\s\S]*?)\n```/.exec(readme.slice(readme.indexOf('## One answer')))?.[1];
+  return JSON.parse(block ?? 'null');
+}
 
 describe('idmount check-config', () => {
   it('accepts every shipped example', () => {
@@ -148,7 +156,7 @@ describe('idmount serve on the embedded default', () => {
     });
     const res = await fetch(`${url}/users/alice/spawn-plan`);
     expect(res.status).toBe(200);
-    expect(await res.json()).toMatchObject({ username: 'alice', uid: 20001, gid: 20001 });
+    expect(await res.json()).toEqual(readmeAnswer());
     expect((await fetch(`${url}/readyz`)).status).toBe(200);
 
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
