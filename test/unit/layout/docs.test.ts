@@ -72,6 +72,21 @@ describe('the docs', () => {
     expect(PAGES.filter((page) => !linked.has(page)).map(name)).toEqual([]);
   });
 
+  it('names only files and folders of this repository that exist (src/, test/, bench/, scripts/, examples/)', () => {
+    const missing: string[] = [];
+    for (const file of [README, join(ROOT, 'CHANGELOG.md'), ...PAGES]) {
+      if (file.endsWith('CHANGELOG.md')) continue; // history may name what no longer exists
+      for (const [path] of read(file).matchAll(
+        /\b(?:src|test|bench|scripts|examples|helm-chart)\/[A-Za-z0-9_./-]*[A-Za-z0-9_/]/g,
+      )) {
+        // bench/results/ holds what a bench run writes (profiles on request).
+        if (!path.startsWith('bench/results/') && !existsSync(join(ROOT, path)))
+          missing.push(`${name(file)}: ${path}`);
+      }
+    }
+    expect(missing).toEqual([]);
+  });
+
   it('the README stays an entry page: at most 250 lines', () => {
     expect(read(README).split('\n').length).toBeLessThanOrEqual(250);
   });
