@@ -1,20 +1,14 @@
-// A small pool of bound LDAP connections shared by the `ldap` and `ad` sources: URL failover,
-// LDAPS / StartTLS, single-flight bind, re-bind after the server drops a connection, per-operation
-// timeouts, health (up/down + last error), jittered exponential backoff while the directory is down,
-// and one write per connection for the searches started in the same turn of the event loop.
-//
-// Why one ldapts Client per connection and never a transparent reconnect: ldapts reconnects a
-// dropped socket on the next operation WITHOUT binding again (and, after StartTLS, without TLS).
-// Each Client here may open exactly one socket; when it is gone the slot is rebuilt (connect,
-// StartTLS, bind) before anything is sent, so no search ever runs anonymously or in clear text.
-import net from 'node:net';
-import tls from 'node:tls';
-import { Client, type Entry, type Filter, InvalidCredentialsError, ResultCodeError } from 'ldapts';
+// A small pool of bound LDAP connections shared by the `ldap` and `ad` sources: the least busy
+// slot takes each search, a slot whose connection died is rebuilt (./open.ts: connect, StartTLS,
+// bind) before anything is sent on it, one retry on a fresh connection tells a dead socket from a
+// dead directory, per-search timeouts, and the source's health (./outage.ts).
+import { type Client, type Entry, type Filter, ResultCodeError } from 'ldapts';
 import type { Logger } from 'pino';
 import { searchRefused, sourceUnavailable } from '../../../errors.js';
 import type { SourceHealth } from '../../types.js';
-import { coalesceWrites } from './coalesce-writes.js';
 import type { LdapConnectionSettings } from './config.js';
+import { ConnectionFailure, createOpener, describeFailure, OpenFailure, withTimeout } from './open.js';
+import { createOutageTracker } from './outage.js';
 
 export interface LdapSearchRequest {
   base: string;
@@ -36,11 +30,6 @@ interface Slot {
   inFlight: number;
 }
 
-/** Raised inside the pool for failures that mean "the directory cannot be asked" (vs. an LDAP result). */
-class ConnectionFailure extends Error {}
-/** No URL could be connected and bound just now: retrying at once would only hammer the directory. */
-class OpenFailure extends ConnectionFailure {}
-
 /** LDAP result codes that say the server, not the request, is in trouble. */
 const UNAVAILABLE_RESULT_CODES = new Set([
   3 /* timeLimitExceeded */, 51 /* busy */, 52 /* unavailable */, 80 /* other */,
@@ -56,153 +45,15 @@ export interface LdapPool {
 export function createLdapPool(source: string, settings: LdapConnectionSettings, log: Logger): LdapPool {
   const slots: Slot[] = Array.from({ length: settings.poolSize }, () => ({ inFlight: 0 }));
   let closed = false;
-  let health: SourceHealth = { up: true, since: new Date().toISOString() };
-  let failures = 0;
-  let retryAt = 0;
-  let probeTimer: NodeJS.Timeout | undefined;
-  /** Per URL: do not try before this time (a dead primary is skipped, not re-dialled on every reconnect). */
-  const urlRetryAt = new Map<string, number>();
-
-  const tlsOptions = (): tls.ConnectionOptions => ({
-    ...(settings.ca !== undefined ? { ca: settings.ca } : {}),
-    rejectUnauthorized: settings.tlsVerify,
-    ...(settings.tlsServerName !== undefined ? { servername: settings.tlsServerName } : {}),
-  });
-
-  const markUp = () => {
-    failures = 0;
-    retryAt = 0;
-    if (!health.up) {
-      log.info({ source }, 'directory is reachable again');
-      health = { up: true, since: new Date().toISOString() };
-    }
-  };
-
-  const markDown = (reason: string) => {
-    if (!health.up && Date.now() < retryAt) {
-      // Requests that were already in flight when the directory went down: same outage, same
-      // wait, and the reason that declared the outage stays the one reported.
-      scheduleProbe(retryAt - Date.now());
-      return;
-    }
-    failures += 1;
-    // Exponential from `initial`, capped at `max`, with full jitter in [50%, 100%] so replicas
-    // that saw the outage together do not come back in lock step.
-    const ceiling = Math.min(
-      settings.backoff.max,
-      settings.backoff.initial * 2 ** Math.min(failures - 1, 20),
-    );
-    const wait = Math.round(ceiling * (0.5 + Math.random() * 0.5));
-    retryAt = Date.now() + wait;
-    const since = health.up ? new Date().toISOString() : health.since;
-    health = { up: false, since, lastError: reason };
-    if (failures === 1) log.warn({ source, reason }, 'directory is down');
-    scheduleProbe(wait);
-  };
-
-  const retryAfterSeconds = () => Math.max(1, Math.ceil((retryAt - Date.now()) / 1000));
-
-  /** While down, a background probe reconnects one slot so health recovers without traffic. */
-  const scheduleProbe = (wait: number) => {
-    if (probeTimer !== undefined || closed) return;
-    probeTimer = setTimeout(() => {
-      probeTimer = undefined;
-      if (closed || health.up) return;
-      acquire(slots[0] as Slot).then(markUp, (err) => {
-        if (!(err instanceof ConnectionFailure)) return;
-        markDown(err.message);
-      });
-    }, wait);
-    probeTimer.unref();
-  };
-
-  /** A Client allowed to open one socket: ldapts' silent reconnect (anonymous, maybe clear text) is refused. */
-  const newClient = (url: string) => {
-    let plainOpened = false;
-    let secureOpened = false;
-    const refuse = () => {
-      const socket = new net.Socket();
-      process.nextTick(() =>
-        socket.destroy(new Error('connection was closed; the pool opens a new bound one')),
-      );
-      return socket;
-    };
-    return new Client({
-      url,
-      connectTimeout: settings.connectTimeout,
-      ...(url.startsWith('ldaps:') ? { tlsOptions: tlsOptions() } : {}),
-      createConnection: ((...args: Parameters<typeof net.connect>) => {
-        if (plainOpened) return refuse();
-        plainOpened = true;
-        return coalesceWrites(net.connect(...args));
-      }) as typeof net.connect,
-      createSecureConnection: ((...args: Parameters<typeof tls.connect>) => {
-        if (secureOpened) return refuse() as unknown as tls.TLSSocket;
-        secureOpened = true;
-        return coalesceWrites((tls.connect as (...a: unknown[]) => tls.TLSSocket)(...args));
-      }) as typeof tls.connect,
-    });
-  };
-
-  const withTimeout = <T>(promise: Promise<T>, ms: number, what: string): Promise<T> =>
-    new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new ConnectionFailure(`${what} timed out after ${ms} ms`)), ms);
-      promise.then(
-        (value) => {
-          clearTimeout(timer);
-          resolve(value);
-        },
-        (err) => {
-          clearTimeout(timer);
-          reject(err);
-        },
-      );
-    });
-
-  const describe = (err: unknown) => {
-    const e = err as NodeJS.ErrnoException;
-    return e.code !== undefined && typeof e.code === 'string'
-      ? `${e.code}: ${e.message}`
-      : String(e.message ?? err);
-  };
-
-  /** Connect to the first reachable URL, StartTLS when asked, bind. Throws ConnectionFailure. */
-  const open = async (): Promise<{ client: Client; url: string }> => {
-    const now = Date.now();
-    const candidates = settings.urls.filter((u) => (urlRetryAt.get(u) ?? 0) <= now);
-    const order = candidates.length > 0 ? candidates : settings.urls;
-    const errors: string[] = [];
-    for (const url of order) {
-      const client = newClient(url);
-      const setup = (async () => {
-        // StartTLS upgrades an existing socket: the host to verify must be named explicitly.
-        if (settings.startTls) await client.startTLS({ ...tlsOptions(), host: new URL(url).hostname });
-        if (settings.bindDN !== undefined) await client.bind(settings.bindDN, settings.bindPassword ?? '');
-        // Anonymous: make sure the socket really opened before the slot is handed out.
-        else if (!client.isConnected) await client.exop('1.3.6.1.4.1.4203.1.11.3'); // WhoAmI
-      })();
-      try {
-        await withTimeout(setup, settings.connectTimeout, `connecting to ${url}`);
-        urlRetryAt.delete(url);
-        return { client, url };
-      } catch (err) {
-        // A setup that outlives its timeout must not leave a bound connection behind.
-        setup.then(
-          () => client.unbind().catch(() => {}),
-          () => {},
-        );
-        client.unbind().catch(() => {});
-        const reason =
-          err instanceof InvalidCredentialsError
-            ? `bind as ${settings.bindDN} refused: invalid credentials`
-            : describe(err);
-        errors.push(`${url}: ${reason}`);
-        urlRetryAt.set(url, Date.now() + settings.backoff.initial);
-        log.debug({ source, url, reason }, 'LDAP server not usable; trying the next URL');
-      }
-    }
-    throw new OpenFailure(errors.join('; '));
-  };
+  const open = createOpener(source, settings, log);
+  const outage = createOutageTracker(
+    source,
+    settings.backoff,
+    log,
+    () => acquire(slots[0] as Slot),
+    (err) => err instanceof ConnectionFailure,
+    describeFailure,
+  );
 
   const usable = (client: Client) => (settings.bindDN !== undefined ? client.isBound : client.isConnected);
 
@@ -219,7 +70,7 @@ export function createLdapPool(source: string, settings: LdapConnectionSettings,
     if (slot.ready === undefined) {
       if (slot.client !== undefined) retire(slot);
       const attempt = open().then(
-        ({ client }) => {
+        (client) => {
           if (slot.ready === attempt) slot.client = client;
           return client;
         },
@@ -247,38 +98,6 @@ export function createLdapPool(source: string, settings: LdapConnectionSettings,
       if (best === undefined || slot.inFlight < best.inFlight) best = slot;
     }
     return best as Slot;
-  };
-
-  const runSearch = async (client: Client, request: LdapSearchRequest): Promise<Entry[]> => {
-    // A paged search is read to its end by ldapts itself (all pages, one promise); the size limit
-    // travels in the request, so the directory stops there, and anything past it is cut here.
-    const { searchEntries } = await client.search(request.base, {
-      scope: request.scope,
-      filter: request.filter,
-      attributes: request.attributes,
-      explicitBufferAttributes: request.explicitBufferAttributes,
-      sizeLimit: request.sizeLimit,
-      paged: request.pageSize === undefined ? false : { pageSize: request.pageSize },
-    });
-    return request.sizeLimit !== undefined && searchEntries.length > request.sizeLimit
-      ? searchEntries.slice(0, request.sizeLimit)
-      : searchEntries;
-  };
-
-  const isConnectionError = (err: unknown) =>
-    err instanceof ConnectionFailure ||
-    !(err instanceof ResultCodeError) ||
-    UNAVAILABLE_RESULT_CODES.has((err as ResultCodeError).code);
-
-  /** A search answered with an error result (see `isConnectionError`): a 503 naming the result, the base in the log. */
-  const refused = (err: unknown, request: LdapSearchRequest) => {
-    const { name, code, message } = err as ResultCodeError;
-    const result = `${name.replace(/Error$/, '')} (LDAP result ${code})`;
-    return searchRefused(
-      source,
-      result,
-      new Error(`${result} for a search under '${request.base}': ${message}`),
-    );
   };
 
   const attempt = async (slot: Slot, request: LdapSearchRequest): Promise<Entry[]> => {
@@ -310,45 +129,48 @@ export function createLdapPool(source: string, settings: LdapConnectionSettings,
 
   // Connect one slot right away so /readyz and idmount_source_up tell the truth (bad bind DN,
   // wrong CA, unreachable servers) before the first user asks.
-  acquire(slots[0] as Slot).then(markUp, (err) => markDown(describe(err)));
+  acquire(slots[0] as Slot).then(outage.up, (err) => outage.down(describeFailure(err)));
+
+  const unavailable = (err: unknown) => sourceUnavailable(source, outage.retryAfterSeconds(), err);
 
   return {
     async search(request) {
       if (closed) throw sourceUnavailable(source, 1, new Error('source closed'));
-      if (!health.up && Date.now() < retryAt) {
-        throw sourceUnavailable(source, retryAfterSeconds(), new Error(health.lastError));
-      }
-      const unavailable = (err: unknown) => {
-        markDown(describe(err));
-        return sourceUnavailable(source, retryAfterSeconds(), err);
+      if (outage.waiting()) throw unavailable(new Error(outage.health().lastError));
+      const down = (err: unknown) => {
+        outage.down(describeFailure(err));
+        return unavailable(err);
       };
       const first = pickSlot();
       try {
         const entries = await attempt(first, request);
-        markUp();
+        outage.up();
         return entries;
       } catch (err) {
-        if (!isConnectionError(err)) throw refused(err, request);
-        if (err instanceof OpenFailure) throw unavailable(err);
+        if (!isConnectionError(err)) throw refused(source, err, request);
+        if (err instanceof OpenFailure) throw down(err);
         // An established connection failed (dropped by the server, idle timeout, restart, a stuck
         // search): one retry on a freshly opened connection in the same slot tells a dead socket
         // from a dead directory (the other slots may hold sockets that died the same way).
-        log.debug({ source, err: describe(err) }, 'LDAP search failed on a pooled connection; retrying once');
-        if (!health.up && Date.now() < retryAt) throw sourceUnavailable(source, retryAfterSeconds(), err);
+        log.debug(
+          { source, err: describeFailure(err) },
+          'LDAP search failed on a pooled connection; retrying once',
+        );
+        if (outage.waiting()) throw unavailable(err);
         try {
           const entries = await attempt(first, request);
-          markUp();
+          outage.up();
           return entries;
         } catch (retryErr) {
-          if (!isConnectionError(retryErr)) throw refused(retryErr, request);
-          throw unavailable(retryErr);
+          if (!isConnectionError(retryErr)) throw refused(source, retryErr, request);
+          throw down(retryErr);
         }
       }
     },
-    health: () => health,
+    health: outage.health,
     async close() {
       closed = true;
-      if (probeTimer !== undefined) clearTimeout(probeTimer);
+      outage.close();
       await Promise.all(
         slots.map(async (slot) => {
           const client = slot.client ?? (await slot.ready?.catch(() => undefined));
@@ -360,3 +182,35 @@ export function createLdapPool(source: string, settings: LdapConnectionSettings,
     },
   };
 }
+
+const runSearch = async (client: Client, request: LdapSearchRequest): Promise<Entry[]> => {
+  // A paged search is read to its end by ldapts itself (all pages, one promise); the size limit
+  // travels in the request, so the directory stops there, and anything past it is cut here.
+  const { searchEntries } = await client.search(request.base, {
+    scope: request.scope,
+    filter: request.filter,
+    attributes: request.attributes,
+    explicitBufferAttributes: request.explicitBufferAttributes,
+    sizeLimit: request.sizeLimit,
+    paged: request.pageSize === undefined ? false : { pageSize: request.pageSize },
+  });
+  return request.sizeLimit !== undefined && searchEntries.length > request.sizeLimit
+    ? searchEntries.slice(0, request.sizeLimit)
+    : searchEntries;
+};
+
+const isConnectionError = (err: unknown) =>
+  err instanceof ConnectionFailure ||
+  !(err instanceof ResultCodeError) ||
+  UNAVAILABLE_RESULT_CODES.has((err as ResultCodeError).code);
+
+/** A search answered with an error result (see `isConnectionError`): a 503 naming the result, the base in the log. */
+const refused = (source: string, err: unknown, request: LdapSearchRequest) => {
+  const { name, code, message } = err as ResultCodeError;
+  const result = `${name.replace(/Error$/, '')} (LDAP result ${code})`;
+  return searchRefused(
+    source,
+    result,
+    new Error(`${result} for a search under '${request.base}': ${message}`),
+  );
+};
