@@ -165,56 +165,84 @@ export function createLdapDirectory(source: string, pool: LdapPool, flavour: Lda
     return groups;
   };
 
+  /** The one entry the name denotes, with its name as the directory spells it; null when none. */
+  const findUser = async (wanted: string): Promise<{ entry: Entry; name: string } | null> => {
+    const found = await searchBases(flavour.userBases, (b) => ({
+      base: b.base,
+      scope: b.scope,
+      // The name travels only inside an EqualityFilter: ldapts BER-encodes it as a value,
+      // so `*`, `(`, `)`, `\` and NUL can never become filter syntax.
+      filter: new AndFilter({
+        filters: [b.filter, new EqualityFilter({ attribute: ua.name, value: wanted })],
+      }),
+      attributes: userAttributeList,
+      explicitBufferAttributes: flavour.binaryAttributes,
+      // Two entries are enough to know the name is ambiguous.
+      sizeLimit: 3,
+    }));
+    const entries = distinct(found, flavour.userBases).filter((entry) =>
+      textValues(entry, ua.name).some((n) => nameMatches(n, wanted)),
+    );
+    if (entries.length === 0) return null;
+    if (entries.length > 1) {
+      throw directoryEntryInvalid(
+        source,
+        `The directory has ${entries.length} entries for '${wanted}' (${entries.map((e) => e.dn).join('; ')}); refusing to guess.`,
+        { user: wanted },
+      );
+    }
+    const entry = entries[0] as Entry;
+    return { entry, name: textValues(entry, ua.name).find((n) => nameMatches(n, wanted)) as string };
+  };
+
+  /** uid and gid: from the entry's attributes, or from the flavour's ID mapping. */
+  const readIds = (entry: Entry, name: string, notes: string[]) => {
+    const needsMapping =
+      flavour.idsFromMapping === true ||
+      firstText(entry, ua.uid) === undefined ||
+      firstText(entry, ua.gid) === undefined;
+    const mapped = needsMapping ? flavour.mapIds?.(entry) : undefined;
+    if (mapped?.note) notes.push(mapped.note);
+    const readId = (attribute: string, fromMapping: number | undefined): number => {
+      if (flavour.idsFromMapping && fromMapping !== undefined) return fromMapping;
+      const text = singleText(entry, attribute, source, name);
+      if (text === undefined && fromMapping !== undefined) return fromMapping;
+      const id = text === undefined ? undefined : parsePosixId(text);
+      if (id === undefined) throw invalidId(source, name, attribute, text);
+      return id;
+    };
+    return { uid: readId(ua.uid, mapped?.uid), gid: readId(ua.gid, mapped?.gid) };
+  };
+
+  /** The POSIX groups among those resolved: each (name, gid) once; groups without a gid only nest. */
+  const posixGroups = (resolution: GroupResolution, notes: string[]): DirectoryGroup[] => {
+    const groups: DirectoryGroup[] = [];
+    const seenGids = new Set<number>();
+    for (const group of resolution.groups) {
+      if (group.gid === undefined) continue; // a non-POSIX group (e.g. plain groupOfNames): nesting only
+      if (Number.isNaN(group.gid)) {
+        notes.push(`group '${group.name}' skipped: its ${ga.gid} is not a number`);
+        continue;
+      }
+      if (seenGids.has(group.gid) && groups.some((g) => g.name === group.name)) continue;
+      seenGids.add(group.gid);
+      groups.push({ name: group.name, gid: group.gid });
+    }
+    if (resolution.groups.length >= flavour.maxGroups) {
+      notes.push(`group list cut at ${flavour.maxGroups} (groups.maxGroups)`);
+    }
+    return groups;
+  };
+
   return {
     async lookup(username: string): Promise<DirectoryRecord | null> {
       const wanted = flavour.normaliseName ? flavour.normaliseName(username) : username;
       if (wanted === undefined || wanted === '') return null;
-
-      const found = await searchBases(flavour.userBases, (b) => ({
-        base: b.base,
-        scope: b.scope,
-        // The name travels only inside an EqualityFilter: ldapts BER-encodes it as a value,
-        // so `*`, `(`, `)`, `\` and NUL can never become filter syntax.
-        filter: new AndFilter({
-          filters: [b.filter, new EqualityFilter({ attribute: ua.name, value: wanted })],
-        }),
-        attributes: userAttributeList,
-        explicitBufferAttributes: flavour.binaryAttributes,
-        // Two entries are enough to know the name is ambiguous.
-        sizeLimit: 3,
-      }));
-      const entries = distinct(found, flavour.userBases).filter((entry) =>
-        textValues(entry, ua.name).some((n) => nameMatches(n, wanted)),
-      );
-      if (entries.length === 0) return null;
-      if (entries.length > 1) {
-        throw directoryEntryInvalid(
-          source,
-          `The directory has ${entries.length} entries for '${wanted}' (${entries.map((e) => e.dn).join('; ')}); refusing to guess.`,
-          { user: wanted },
-        );
-      }
-      const entry = entries[0] as Entry;
-      const name = textValues(entry, ua.name).find((n) => nameMatches(n, wanted)) as string;
+      const user = await findUser(wanted);
+      if (user === null) return null;
+      const { entry, name } = user;
       const notes: string[] = [...(flavour.inspectUser?.(entry, name) ?? [])];
-
-      const readId = (attribute: string, mapped: number | undefined): number => {
-        if (flavour.idsFromMapping && mapped !== undefined) return mapped;
-        const text = singleText(entry, attribute, source, name);
-        if (text === undefined && mapped !== undefined) return mapped;
-        const id = text === undefined ? undefined : parsePosixId(text);
-        if (id === undefined) throw invalidId(source, name, attribute, text);
-        return id;
-      };
-      const needsMapping =
-        flavour.idsFromMapping === true ||
-        firstText(entry, ua.uid) === undefined ||
-        firstText(entry, ua.gid) === undefined;
-      const mapped = needsMapping ? flavour.mapIds?.(entry) : undefined;
-      if (mapped?.note) notes.push(mapped.note);
-      const uid = readId(ua.uid, mapped?.uid);
-      const gid = readId(ua.gid, mapped?.gid);
-
+      const { uid, gid } = readIds(entry, name, notes);
       const mail = singleText(entry, ua.mail, source, name);
       if (mail !== undefined) notes.push(`mail: ${mail}`);
 
@@ -228,21 +256,7 @@ export function createLdapDirectory(source: string, pool: LdapPool, flavour: Lda
           notes,
         });
         primaryGroupName = resolution.primaryGroupName;
-        groups = [];
-        const seenGids = new Set<number>();
-        for (const group of resolution.groups) {
-          if (group.gid === undefined) continue; // a non-POSIX group (e.g. plain groupOfNames): nesting only
-          if (Number.isNaN(group.gid)) {
-            notes.push(`group '${group.name}' skipped: its ${ga.gid} is not a number`);
-            continue;
-          }
-          if (seenGids.has(group.gid) && groups.some((g) => g.name === group.name)) continue;
-          seenGids.add(group.gid);
-          groups.push({ name: group.name, gid: group.gid });
-        }
-        if (resolution.groups.length >= flavour.maxGroups) {
-          notes.push(`group list cut at ${flavour.maxGroups} (groups.maxGroups)`);
-        }
+        groups = posixGroups(resolution, notes);
       }
 
       return {
