@@ -187,8 +187,7 @@ export function createFileSource(config: FileSourceConfig, ctx: SourceContext): 
         ...(snapshot.memberOf.get(username) ?? []),
       ]);
       for (const group of candidates) {
-        const text = typeof group.gid === 'number' ? String(group.gid) : group.gid;
-        const groupGid = typeof text === 'string' && /^\d{1,10}$/.test(text) ? Number(text) : undefined;
+        const groupGid = readPosixId(group.gid);
         if (groupGid === gid) primaryGroupName ??= group.name;
         if (groupGid === undefined) {
           notes.push(`group '${group.name}' skipped: its gid is not a number`);

@@ -6,7 +6,7 @@ import type {
   SourceContext,
   SourceHealth,
 } from '../../types.js';
-import { isAcceptableHome, parsePosixId } from '../../values.js';
+import { isAcceptableHome, parsePosixId, readPosixId } from '../../values.js';
 import { AdminApiError, createKeycloakAdminClient } from './admin-client.js';
 import type { KeycloakSourceConfig } from './config.js';
 
@@ -59,6 +59,46 @@ function parseHome(text: string, attribute: string, fail: (message: string) => n
   return text;
 }
 
+/** The user's identity fields from its attributes; a malformed or ambiguous one is an invalid entry. */
+function toRecord(
+  config: KeycloakSourceConfig,
+  user: UserRepresentation,
+): Omit<DirectoryRecord, 'groups' | 'notes'> {
+  const fail = (message: string, attribute?: string): never => {
+    throw directoryEntryInvalid(config.name, `The Keycloak user '${user.username}' ${message}.`, {
+      user: user.username,
+      ...(attribute === undefined ? {} : { attribute }),
+    });
+  };
+  const read = (
+    attribute: string | null,
+    parse: (text: string, attribute: string) => unknown,
+    required: boolean,
+  ) => {
+    if (attribute === null) return undefined;
+    const failOn = (message: string) => fail(message, attribute);
+    const text = singleValue(user.attributes, attribute, failOn);
+    if (text === undefined) {
+      if (!required) return undefined;
+      return failOn(
+        `has no ${attribute} attribute (if it is set in Keycloak, declare it in the realm's user profile: Keycloak hides undeclared attributes)`,
+      );
+    }
+    return parse(text, attribute);
+  };
+  const idParser = (text: string, attribute: string) => parseId(text, attribute, (m) => fail(m, attribute));
+  const homeParser = (text: string, attribute: string) =>
+    parseHome(text, attribute, (m) => fail(m, attribute));
+  const gecos = [user.firstName, user.lastName].filter((p) => p !== undefined && p !== '').join(' ');
+  return {
+    name: user.username,
+    uid: read(config.attributes.uid, idParser, true) as number | undefined,
+    gid: read(config.attributes.gid, idParser, true) as number | undefined,
+    home: read(config.attributes.home, homeParser, false) as string | undefined,
+    gecos: gecos === '' ? undefined : gecos,
+  };
+}
+
 export function createKeycloakSource(config: KeycloakSourceConfig, ctx: SourceContext): IdentitySource {
   const log = ctx.log.child({ source: config.name });
   const include = config.groups.include.map((r) => new RegExp(r, 'u'));
@@ -96,7 +136,8 @@ export function createKeycloakSource(config: KeycloakSourceConfig, ctx: SourceCo
         if (exclude.some((r) => r.test(path))) continue;
         const values = group.attributes?.[config.groups.gidAttribute];
         const text = Array.isArray(values) && values.length === 1 ? values[0] : undefined;
-        if (typeof text !== 'string' || !/^\d{1,10}$/.test(text) || Number(text) > 4_294_967_294) {
+        const gid = readPosixId(text);
+        if (gid === undefined) {
           notes.push(
             text === undefined
               ? `group '${path}' skipped: it has no single ${config.groups.gidAttribute} attribute`
@@ -106,47 +147,11 @@ export function createKeycloakSource(config: KeycloakSourceConfig, ctx: SourceCo
         }
         groups.push({
           name: config.groups.nameFrom === 'path' ? path.replace(/^\//, '') : group.name,
-          gid: Number(text),
+          gid,
         });
       }
       if (page.length < GROUP_PAGE) return groups;
     }
-  }
-
-  function toRecord(user: UserRepresentation): Omit<DirectoryRecord, 'groups' | 'notes'> {
-    const fail = (message: string, attribute?: string): never => {
-      throw directoryEntryInvalid(config.name, `The Keycloak user '${user.username}' ${message}.`, {
-        user: user.username,
-        ...(attribute === undefined ? {} : { attribute }),
-      });
-    };
-    const read = (
-      attribute: string | null,
-      parse: (text: string, attribute: string) => unknown,
-      required: boolean,
-    ) => {
-      if (attribute === null) return undefined;
-      const failOn = (message: string) => fail(message, attribute);
-      const text = singleValue(user.attributes, attribute, failOn);
-      if (text === undefined) {
-        if (!required) return undefined;
-        return failOn(
-          `has no ${attribute} attribute (if it is set in Keycloak, declare it in the realm's user profile: Keycloak hides undeclared attributes)`,
-        );
-      }
-      return parse(text, attribute);
-    };
-    const idParser = (text: string, attribute: string) => parseId(text, attribute, (m) => fail(m, attribute));
-    const homeParser = (text: string, attribute: string) =>
-      parseHome(text, attribute, (m) => fail(m, attribute));
-    const gecos = [user.firstName, user.lastName].filter((p) => p !== undefined && p !== '').join(' ');
-    return {
-      name: user.username,
-      uid: read(config.attributes.uid, idParser, true) as number | undefined,
-      gid: read(config.attributes.gid, idParser, true) as number | undefined,
-      home: read(config.attributes.home, homeParser, false) as string | undefined,
-      gecos: gecos === '' ? undefined : gecos,
-    };
   }
 
   // Probe once at start (token + a read that needs view-users), so /readyz and idmount_source_up
@@ -195,7 +200,7 @@ export function createKeycloakSource(config: KeycloakSourceConfig, ctx: SourceCo
       markUp();
       // A disabled account must not start notebooks: to idmount it does not exist.
       if (user === undefined || user.enabled === false) return null;
-      const record = toRecord(user);
+      const record = toRecord(config, user);
       const notes: string[] = [];
       let groups: DirectoryGroup[] | undefined;
       if (config.groups.enabled) {
