@@ -2,7 +2,6 @@
 // socket our createConnection returns); the relay test in test/integration/ldap/connection.test.ts
 // proves the effect against slapd. This pins the major it was measured on.
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { coalesceWrites } from '../../../../../src/identity/sources/ldap/coalesce-writes.js';
