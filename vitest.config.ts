@@ -1,5 +1,8 @@
 import { configDefaults, defineConfig } from 'vitest/config';
 
+// Tests against a real kube-apiserver (test/harness/kube.ts).
+const KUBE_TESTS = ['test/integration/kube/**/*.test.ts', 'test/deploy/helm-install.test.ts'];
+
 export default defineConfig({
   test: {
     // Real servers (slapd, Samba, Keycloak) start inside test files; two cores, so two workers.
@@ -15,7 +18,7 @@ export default defineConfig({
         test: {
           name: 'main',
           include: ['test/**/*.test.ts'],
-          exclude: [...configDefaults.exclude, 'test/integration/keycloak/**'],
+          exclude: [...configDefaults.exclude, 'test/integration/keycloak/**', ...KUBE_TESTS],
         },
       },
       // One Keycloak (globalSetup) for all Keycloak tests; it only starts when one of them runs.
@@ -25,6 +28,16 @@ export default defineConfig({
           name: 'keycloak',
           include: ['test/integration/keycloak/**/*.test.ts'],
           globalSetup: ['test/harness/keycloak-global-setup.ts'],
+        },
+      },
+      // One Kubernetes control plane (globalSetup) for all tests that need a real API server; it
+      // only starts when one of them runs.
+      {
+        extends: true,
+        test: {
+          name: 'kube',
+          include: KUBE_TESTS,
+          globalSetup: ['test/harness/kube-global-setup.ts'],
         },
       },
     ],

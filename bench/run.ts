@@ -41,7 +41,9 @@ const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
 
 /** Starts a bench server process and resolves with its base URL once it prints READY. */
 function server(script: string, env: Record<string, string>, nodeArgs: string[] = []): Promise<string> {
-  const child = spawn(NODE, [...nodeArgs, join(ROOT, 'bench/servers', script)], {
+  // idmount runs with the node flags it ships with; the baselines with none.
+  const flags = script === 'idmount.ts' ? [...startFlags(), ...nodeArgs] : nodeArgs;
+  const child = spawn(NODE, [...flags, join(ROOT, 'bench/servers', script)], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -185,11 +187,15 @@ function idmountConfig(name: string, source: object, cache: object): string {
 async function coldStart(): Promise<number> {
   const port = await freePort();
   const started = performance.now();
-  const child = spawn(NODE, [join(ROOT, 'dist/cli/main.js'), 'serve', '--port', String(port)], {
-    cwd: ROOT,
-    env: { ...process.env, IDMOUNT_CONFIG: '' },
-    stdio: 'ignore',
-  });
+  const child = spawn(
+    NODE,
+    [...startFlags(), join(ROOT, 'dist/cli/main.js'), 'serve', '--port', String(port)],
+    {
+      cwd: ROOT,
+      env: { ...process.env, IDMOUNT_CONFIG: '' },
+      stdio: 'ignore',
+    },
+  );
   try {
     for (;;) {
       try {
