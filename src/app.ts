@@ -40,16 +40,6 @@ export interface AppDeps {
   now?: () => number;
 }
 
-/** Secrets that must never reach a log line, wherever they appear in a logged object. */
-export const REDACT_PATHS = [
-  'req.headers.authorization',
-  'headers.authorization',
-  '*.bindPassword',
-  '*.clientSecret',
-  '*.password',
-  '*.token',
-];
-
 export const VERSION = '0.1.0';
 
 export async function buildApp(config: Config, deps: AppDeps) {

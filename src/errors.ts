@@ -52,7 +52,9 @@ export const directoryEntryInvalid = (
   source: string,
   message: string,
   extras: Record<string, unknown> = {},
-) => new IdmountError('DIRECTORY_ENTRY_INVALID', message, { extras: { source, ...extras } });
+  /** What only the log may show (DNs, raw values): never sent to the client. */
+  cause?: unknown,
+) => new IdmountError('DIRECTORY_ENTRY_INVALID', message, { extras: { source, ...extras }, cause });
 
 /**
  * The directory answered a search with an error result rather than failing to answer: a search
@@ -63,6 +65,17 @@ export const searchRefused = (source: string, result: string, cause: unknown) =>
   new IdmountError(
     'SOURCE_UNAVAILABLE',
     `The directory source '${source}' refused the search: ${result}. Its search bases and the bind account's rights need checking; the log names the base.`,
+    { extras: { source }, retryAfter: 60, cause },
+  );
+
+/**
+ * The directory answered only part of a search (a size or time limit, a referral, a paging cut):
+ * the part is never taken as the whole, so "no such user" or a shorter group list cannot follow.
+ */
+export const incompleteAnswer = (source: string, why: string, cause: unknown) =>
+  new IdmountError(
+    'SOURCE_UNAVAILABLE',
+    `The directory source '${source}' did not give a complete answer (${why}); refusing to read part of it.`,
     { extras: { source }, retryAfter: 60, cause },
   );
 

@@ -2,7 +2,8 @@
 // drains in-flight requests within the pod's grace period).
 import closeWithGrace from 'close-with-grace';
 import pino from 'pino';
-import { buildApp, REDACT_PATHS } from './app.js';
+import { buildApp } from './app.js';
+import { REDACT_PATHS, requestSerializer } from './http/logging.js';
 import type { LoadedConfig } from './settings.js';
 
 export function createLogger(level: string, destination?: pino.DestinationStream) {
@@ -10,6 +11,7 @@ export function createLogger(level: string, destination?: pino.DestinationStream
     {
       level,
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      serializers: { req: requestSerializer as (req: unknown) => unknown },
       base: { service: 'idmount' },
       timestamp: pino.stdTimeFunctions.isoTime,
     },

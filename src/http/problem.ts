@@ -41,6 +41,8 @@ export function registerProblemHandlers(app: FastifyInstance) {
   app.setErrorHandler((err: FastifyError | IdmountError, request, reply) => {
     if (err instanceof IdmountError) {
       if (err.status >= 500) request.log.warn({ err, cause: err.cause }, 'request failed: %s', err.code);
+      else if (err.cause !== undefined)
+        request.log.info({ code: err.code, cause: err.cause }, 'request refused');
       return sendProblem(reply, request, err);
     }
     if (hasZodFastifySchemaValidationErrors(err)) {

@@ -44,19 +44,24 @@ export const IdentitySchema = z
   })
   .meta({ id: 'Identity' });
 
-export const SourceStateSchema = z
-  .object({
-    name: z.string(),
-    type: z.string(),
-    up: z.boolean(),
-    since: z.string(),
-    lastError: z.string().optional(),
-  })
-  .meta({ id: 'SourceState' });
+/** What anyone may see of a source: its name, type and whether it answers. */
+export const SourceUpSchema = z
+  .object({ name: z.string(), type: z.string(), up: z.boolean() })
+  .meta({ id: 'SourceUp' });
+
+/** What an admin sees of a source: since when it is in its state, and its last error. */
+export const SourceStateSchema = SourceUpSchema.extend({
+  since: z.string(),
+  lastError: z.string().optional().describe('The last failure, as the source reported it (admins only).'),
+}).meta({ id: 'SourceState' });
 
 export const ReadySchema = z
-  .object({ status: z.literal('ready'), sources: z.array(SourceStateSchema) })
+  .object({ status: z.literal('ready'), sources: z.array(SourceUpSchema) })
   .meta({ id: 'Readiness' });
+
+export const StatusSchema = z
+  .object({ sources: z.array(SourceStateSchema) })
+  .meta({ id: 'Status', description: "Each source's state in detail (users:read)." });
 
 export const HealthSchema = z.object({ status: z.literal('ok') }).meta({ id: 'Liveness' });
 

@@ -121,6 +121,11 @@ export function createChain(sources: readonly IdentitySource[], merge?: MergeCon
 
   return {
     sources,
+    /**
+     * True when every source matches names case-insensitively: then `Alice` and `alice` are one
+     * user and one cache key. With any case-sensitive source they may be two.
+     */
+    foldsCase: sources.length > 0 && sources.every((s) => s.foldsCase === true),
     ask: merge === undefined ? firstKnown : merged,
     async close() {
       await Promise.allSettled(sources.map((s) => s.close()));

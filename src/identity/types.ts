@@ -44,6 +44,8 @@ export interface SourceHealth {
 export interface IdentitySource {
   readonly name: string;
   readonly type: string;
+  /** True when the directory matches names case-insensitively (ASCII case, see values.foldName). */
+  readonly foldsCase?: boolean;
   lookup(username: string): Promise<DirectoryRecord | null>;
   health(): SourceHealth;
   close(): Promise<void>;

@@ -111,3 +111,77 @@ const CONTROL_OR_COLON = /[\u0000-\u001f\u007f:]/;
 /** A home path fit for a passwd line and a pod spec: absolute, no '..' segment, no ':' or control character. */
 export const isAcceptableHome = (text: string): boolean =>
   text.startsWith('/') && !text.split('/').includes('..') && !CONTROL_OR_COLON.test(text);
+
+/**
+ * The attribute-value pairs of a DN's first RDN (`uid=alice+cn=Alice A,ou=People,...` gives
+ * uid=alice and cn=Alice A), with RFC 4514 escapes undone (`\,`, `\+`, `\\`, `\2C`). Undefined
+ * when the DN cannot be read.
+ */
+export function firstRdn(dn: string): { type: string; value: string }[] | undefined {
+  const pairs: { type: string; value: string }[] = [];
+  let i = 0;
+  for (;;) {
+    const eq = dn.indexOf('=', i);
+    if (eq === -1) return undefined;
+    const type = dn.slice(i, eq).trim();
+    const bytes: number[] = [];
+    let j = eq + 1;
+    let end: string | undefined;
+    while (j < dn.length) {
+      const c = dn[j] as string;
+      if (c === '\\') {
+        const hex = dn.slice(j + 1, j + 3);
+        if (/^[0-9A-Fa-f]{2}$/.test(hex)) {
+          bytes.push(Number.parseInt(hex, 16));
+          j += 3;
+        } else if (j + 1 < dn.length) {
+          bytes.push(...Buffer.from(dn[j + 1] as string, 'utf8'));
+          j += 2;
+        } else return undefined;
+        continue;
+      }
+      if (c === ',' || c === '+') {
+        end = c;
+        break;
+      }
+      bytes.push(...Buffer.from(c, 'utf8'));
+      j += 1;
+    }
+    if (type === '') return undefined;
+    pairs.push({ type, value: Buffer.from(bytes).toString('utf8').trim() });
+    if (end !== '+') return pairs;
+    i = j + 1;
+  }
+}
+
+/**
+ * The name an entry stands for when its name attribute has several values: the one in its RDN,
+ * as SSSD does (one entry is one identity, whichever of its names is asked). A single value is
+ * the name; several values with none in the RDN cannot be told apart (undefined).
+ */
+export function canonicalName(dn: string, attribute: string, names: readonly string[]): string | undefined {
+  if (names.length === 1) return names[0];
+  const wanted = attribute.toLowerCase();
+  const fromRdn = firstRdn(dn)?.find((pair) => pair.type.toLowerCase() === wanted)?.value;
+  return fromRdn !== undefined && names.includes(fromRdn) ? fromRdn : undefined;
+}
+
+/**
+ * The one case-folding rule for names (case-insensitive directories, cache keys, eviction): ASCII
+ * letters fold to lower case, nothing else changes. Directories fold more (LDAP's caseIgnoreMatch
+ * folds Unicode): names holding a character that folds or normalises onto ASCII (the Kelvin sign,
+ * long s, ligatures, full-width letters) are refused before any lookup, so the two rules agree on
+ * every name that gets this far.
+ */
+export const foldName = (name: string): string => name.replace(/[A-Z]+/g, (run) => run.toLowerCase());
+
+/** True when a character of `name` outside ASCII folds or normalises (NFKC) onto ASCII. */
+export function foldsOntoAscii(name: string): boolean {
+  for (const c of name) {
+    if (c.charCodeAt(0) < 0x80) continue;
+    for (const variant of [c.toLowerCase(), c.toUpperCase(), c.normalize('NFKC')]) {
+      if (/[\x21-\x7e]/.test(variant)) return true;
+    }
+  }
+  return false;
+}

@@ -1,7 +1,7 @@
 // Builds the SpawnPlan KubeSpawner applies: identity numbers after policy, environment, the planned
 // mounts, and the NSS lines. A plan is built as an object; its body for the cache is made once per
 // cache fill by the response schema (./schema.ts), so every answer passes the same guard.
-import { IdmountError } from '../errors.js';
+import { IdmountError, policyViolation } from '../errors.js';
 import type { Identity } from '../identity/types.js';
 import type { MountsConfig } from '../mounts/planner.js';
 import { planMounts } from '../mounts/planner.js';
@@ -9,7 +9,7 @@ import type { RuleTrace } from '../mounts/volumes.js';
 import type { PolicyConfig } from '../policy/config.js';
 import { checkIdentity, type DroppedGroup } from '../policy/policy.js';
 import type { SpawnerConfig } from './config.js';
-import { nssLines } from './nss.js';
+import { nssLines, nssSafe } from './nss.js';
 import { planBody, type SpawnPlan } from './schema.js';
 
 /** What an explain request collects while a plan is built. */
@@ -31,6 +31,9 @@ export interface PlanConfig extends MountsConfig {
  */
 export type PlanOutcome = { ok: true; body: string } | { ok: false; error: IdmountError };
 
+/** Shows a hostile value in a message without letting it break the message. */
+const printable = (value: string) => JSON.stringify(value).slice(1, -1).slice(0, 80);
+
 /** Where HOME points when the site mounts no home directory: the one path every image can write. */
 const FALLBACK_HOME = '/tmp';
 
@@ -44,6 +47,14 @@ export function buildPlan(identity: Identity, config: PlanConfig, trace?: PlanTr
   let nss: SpawnPlan['nss'] = null;
   let nssNotes: string[] = [];
   if (config.spawner.nss === 'initContainer') {
+    // Whatever policy.username.pattern allows, a name that would forge passwd or group fields never
+    // reaches an NSS line.
+    if (!nssSafe(identity.name)) {
+      throw policyViolation(
+        `The username '${printable(identity.name)}' cannot stand in a passwd line (it holds ':', ',', a brace or a control character).`,
+        { field: 'username' },
+      );
+    }
     const lines = nssLines(
       {
         name: identity.name,

@@ -4,6 +4,7 @@
 // belong to system groups that must not follow them into a notebook.
 import { invalidUsername, policyViolation } from '../errors.js';
 import type { DirectoryGroup, Identity } from '../identity/types.js';
+import { foldsOntoAscii } from '../identity/values.js';
 import type { PolicyConfig } from './config.js';
 
 export interface DroppedGroup extends DirectoryGroup {
@@ -32,6 +33,11 @@ export function createUsernameCheck(policy: PolicyConfig) {
     if (name.length > maxLength) throw invalidUsername(`it is longer than ${maxLength} characters`);
     if (ALWAYS_REFUSED.test(name)) {
       throw invalidUsername('it contains a path separator, "..", whitespace or a control character');
+    }
+    // Such a name would match another user's in a case-insensitive directory (the Kelvin sign K
+    // folds to k) while differing from it everywhere else: cache keys, eviction, paths.
+    if (foldsOntoAscii(name)) {
+      throw invalidUsername('it contains a character that case-folds or normalises onto an ASCII letter');
     }
     if (!pattern.test(name))
       throw invalidUsername(`it does not match the pattern ${policy.username.pattern}`);

@@ -1,5 +1,6 @@
 // /users routes: the identity (admins), the spawn plan (the hub, admins), cache eviction (admins).
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { IdmountError } from '../../errors.js';
 import type { Resolution } from '../../identity/cache/resolver.js';
 import type { PlanOutcome } from '../../plan/build.js';
 import type { SpawnPlan } from '../../plan/schema.js';
@@ -89,6 +90,12 @@ export const usersRoutes: FastifyPluginAsyncZod = async (app) => {
     (request, reply) => {
       const { name } = request.params;
       const explain = request.query.explain === 'true' || request.query.explain === '1';
+      // A trace shows directory attributes (notes, dropped groups): admins only, not the hub's token.
+      if (explain && request.principal?.scopes.has('users:read') !== true) {
+        throw new IdmountError('FORBIDDEN', "An explain trace needs the 'users:read' scope.", {
+          extras: { requiredScope: 'users:read' },
+        });
+      }
       // The hub's own spawns are in the request log already; an admin asking for a plan is audited.
       if (explain || request.principal?.scopes.has('users:read')) {
         request.log.info({ audit: true, caller: request.principal?.name, user: name, explain }, 'spawn plan');

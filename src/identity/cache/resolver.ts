@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { IdmountError, userNotFound } from '../../errors.js';
 import type { Chain, LookupResult, SourceAttempt } from '../chain.js';
 import type { Identity } from '../types.js';
+import { foldName } from '../values.js';
 import type { CacheConfig } from './config.js';
 import { internAttempts, internOrigin, type Origin, pack, unpack } from './packing.js';
 import type { IdentityStore, StoredEntry } from './store.js';
@@ -41,13 +42,28 @@ export interface ResolverOptions<D> {
 type Found = StoredEntry & { kind: 'found' };
 
 /** A lookup's entry, with what was derived from it (a miss answers with both). */
-type Fill<D> = { entry: StoredEntry; derived?: D };
+type Fill<D> = { entry: StoredEntry; derived?: D; identityName?: string };
 
 export function createResolver<D>(options: ResolverOptions<D>) {
   const { chain, store, cache: limits, derive, log, events } = options;
   const now = options.now ?? Date.now;
   const derivations = new LRUCache<string, { fetchedAt: number; value: D }>({ max: limits.planEntries });
   const inFlight = new Map<string, Promise<Fill<D>>>();
+  // The cache key of a requested name: folded when every source folds case (values.foldName).
+  const keyOf = chain.foldsCase ? foldName : (name: string) => name;
+  // Keys whose identity is named otherwise (another case, a second uid value of the entry), by the
+  // identity's folded name: evicting a user evicts every key that answers with that user.
+  const aliases = new LRUCache<string, Set<string>>({ max: limits.maxEntries });
+  const remember = (key: string, identityName: string) => {
+    if (key === identityName) return;
+    const folded = foldName(identityName);
+    let keys = aliases.get(folded);
+    if (keys === undefined) {
+      keys = new Set();
+      aliases.set(folded, keys);
+    }
+    keys.add(key);
+  };
 
   /** The derivation of a cached identity: kept, or rebuilt from it (`identity` when just fetched). */
   function derivedFor(name: string, entry: Found, identity?: Identity): D {
@@ -85,7 +101,7 @@ export function createResolver<D>(options: ResolverOptions<D>) {
       attempts,
       fetchedAt: now(),
     };
-    return { entry, derived: derivedFor(name, entry, identity) };
+    return { entry, derived: derivedFor(name, entry, identity), identityName: identity.name };
   }
 
   function fetchOnce(name: string): Promise<Fill<D>> {
@@ -95,6 +111,7 @@ export function createResolver<D>(options: ResolverOptions<D>) {
         (filled) => {
           inFlight.delete(name);
           store.set(name, filled.entry);
+          if (filled.identityName !== undefined) remember(name, filled.identityName);
           return filled;
         },
         (err: unknown) => {
@@ -173,13 +190,25 @@ export function createResolver<D>(options: ResolverOptions<D>) {
 
   return {
     /** The cached answer when there is one, else the directory's. */
-    resolve: async (name: string): Promise<Resolution<D>> => cached(name) ?? lookup(name),
-    cached,
-    lookup,
-    /** Forgets a user (DELETE /users/{name}/cache); true when something was cached. */
+    resolve: async (name: string): Promise<Resolution<D>> => {
+      const key = keyOf(name);
+      return cached(key) ?? lookup(key);
+    },
+    cached: (name: string) => cached(keyOf(name)),
+    lookup: (name: string) => lookup(keyOf(name)),
+    /**
+     * Forgets a user (DELETE /users/{name}/cache) under every key that answers with it: the name as
+     * given and folded, other spellings and the entry's other names; true when something was cached.
+     */
     evict: (name: string) => {
-      derivations.delete(name);
-      return store.delete(name);
+      const keys = new Set([name, keyOf(name), ...(aliases.get(foldName(name)) ?? [])]);
+      aliases.delete(foldName(name));
+      let evicted = false;
+      for (const key of keys) {
+        derivations.delete(key);
+        if (store.delete(key)) evicted = true;
+      }
+      return evicted;
     },
     size: () => store.size(),
   };

@@ -133,3 +133,15 @@ describe('the response schema guards every body', () => {
     expect(() => planBody({ ...plan, ...change } as typeof plan)).toThrow();
   });
 });
+
+describe('NSS lines, whatever policy.username.pattern allows', () => {
+  it.each([
+    ['a colon', 'eve:x:0:0'],
+    ['a comma', 'eve,root'],
+    ['a brace', 'eve{0}'],
+  ])('refuse a username with %s that would forge passwd or group fields', (_, name) => {
+    expect(() => buildPlan(person(name, 20009, ['proposal-mx1']), config)).toThrow(
+      /cannot stand in a passwd line/,
+    );
+  });
+});

@@ -40,6 +40,8 @@ describe('username check (before any lookup)', () => {
     ['a slash is refused', 'a/b', 'INVALID_USERNAME'],
     ['a backslash is refused', 'a\\b', 'INVALID_USERNAME'],
     ['a parent reference is refused', 'a..b', 'INVALID_USERNAME'],
+    ['a Kelvin sign that folds onto k is refused', '\u212Aate', 'INVALID_USERNAME'],
+    ['a full-width letter that normalises onto ASCII is refused', '\uFF41lice', 'INVALID_USERNAME'],
     ['NUL is refused', 'a\u0000', 'INVALID_USERNAME'],
     ['a newline is refused', 'a\n', 'INVALID_USERNAME'],
     ['DEL is refused', 'a\u007f', 'INVALID_USERNAME'],

@@ -169,6 +169,8 @@ export function createKeycloakSource(config: KeycloakSourceConfig, ctx: SourceCo
   return {
     name: config.name,
     type: 'keycloak',
+    // Keycloak keeps usernames in lower case and matches them case-insensitively.
+    foldsCase: true,
     async lookup(username: string): Promise<DirectoryRecord | null> {
       let found: UserRepresentation[];
       try {

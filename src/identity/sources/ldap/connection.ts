@@ -2,9 +2,9 @@
 // slot takes each search, a slot whose connection died is rebuilt (./open.ts: connect, StartTLS,
 // bind) before anything is sent on it, one retry on a fresh connection tells a dead socket from a
 // dead directory, per-search timeouts, and the source's health (./outage.ts).
-import { type Client, type Entry, type Filter, ResultCodeError } from 'ldapts';
+import { type Client, type Entry, type Filter, ResultCodeError, SizeLimitExceededError } from 'ldapts';
 import type { Logger } from 'pino';
-import { searchRefused, sourceUnavailable } from '../../../errors.js';
+import { incompleteAnswer, searchRefused, sourceUnavailable } from '../../../errors.js';
 import type { SourceHealth } from '../../types.js';
 import type { LdapConnectionSettings } from './config.js';
 import { ConnectionFailure, createOpener, describeFailure, OpenFailure, withTimeout } from './open.js';
@@ -19,8 +19,6 @@ export interface LdapSearchRequest {
   explicitBufferAttributes?: string[] | undefined;
   /** Ask the server for pages of this size (RFC 2696) so large results never hit a server size limit. */
   pageSize?: number;
-  /** Most entries wanted: sent as the search's size limit (the server stops there) and cut to it here too. */
-  sizeLimit?: number;
 }
 
 interface Slot {
@@ -183,29 +181,38 @@ export function createLdapPool(source: string, settings: LdapConnectionSettings,
   };
 }
 
+// A search is read to its end or refused, never taken in part. No size limit is ever sent: ldapts 9
+// hides the server's sizeLimitExceeded whenever the request carried one, so a server that stopped
+// early (its own limit, or ours) would look like a complete answer. Without one, a server limit is
+// an error result (SizeLimitExceeded) and a time limit too; continuation references (entries held
+// by another server) are a refusal. Bounds on what we keep are applied to the complete answer.
 const runSearch = async (client: Client, request: LdapSearchRequest): Promise<Entry[]> => {
-  // A paged search is read to its end by ldapts itself (all pages, one promise); the size limit
-  // travels in the request, so the directory stops there, and anything past it is cut here.
-  const { searchEntries } = await client.search(request.base, {
+  // A paged search is read to its end by ldapts itself (all pages, one promise).
+  const { searchEntries, searchReferences } = await client.search(request.base, {
     scope: request.scope,
     filter: request.filter,
     attributes: request.attributes,
     explicitBufferAttributes: request.explicitBufferAttributes,
-    sizeLimit: request.sizeLimit,
     paged: request.pageSize === undefined ? false : { pageSize: request.pageSize },
   });
-  return request.sizeLimit !== undefined && searchEntries.length > request.sizeLimit
-    ? searchEntries.slice(0, request.sizeLimit)
-    : searchEntries;
+  if (searchReferences.length > 0) throw new IncompleteAnswer('a referral to another server');
+  return searchEntries;
 };
+
+/** The directory answered, but not all of it: never read as "these are all the entries". */
+class IncompleteAnswer extends Error {}
 
 const isConnectionError = (err: unknown) =>
   err instanceof ConnectionFailure ||
-  !(err instanceof ResultCodeError) ||
+  (!(err instanceof ResultCodeError) && !(err instanceof IncompleteAnswer)) ||
   UNAVAILABLE_RESULT_CODES.has((err as ResultCodeError).code);
 
 /** A search answered with an error result (see `isConnectionError`): a 503 naming the result, the base in the log. */
 const refused = (source: string, err: unknown, request: LdapSearchRequest) => {
+  if (err instanceof IncompleteAnswer) return incompleteAnswer(source, err.message, err);
+  if (err instanceof SizeLimitExceededError) {
+    return incompleteAnswer(source, "the server's size limit (LDAP result 4)", err);
+  }
   const { name, code, message } = err as ResultCodeError;
   const result = `${name.replace(/Error$/, '')} (LDAP result ${code})`;
   return searchRefused(

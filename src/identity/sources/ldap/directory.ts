@@ -19,7 +19,15 @@
 import { AndFilter, type Entry, EqualityFilter, type Filter, FilterParser, OrFilter } from 'ldapts';
 import { directoryEntryInvalid } from '../../../errors.js';
 import type { DirectoryGroup, DirectoryRecord } from '../../types.js';
-import { firstText, invalidId, parsePosixId, singleText, textValues } from '../../values.js';
+import {
+  canonicalName,
+  firstText,
+  foldName,
+  invalidId,
+  parsePosixId,
+  singleText,
+  textValues,
+} from '../../values.js';
 import type { SearchBaseConfig } from './config.js';
 import type { LdapPool, LdapSearchRequest } from './connection.js';
 
@@ -66,6 +74,8 @@ export interface GroupContext {
   /** Searches every configured group base (scope + filter ANDed with `filter`), paged, de-duplicated by DN. */
   searchGroups(filter: Filter): Promise<GroupEntry[]>;
   groupAttributes: GroupAttributeNames;
+  /** The most groups the user may get: a walk up nested groups stops once past it. */
+  maxGroups: number;
   notes: string[];
 }
 
@@ -131,7 +141,7 @@ export function createLdapDirectory(source: string, pool: LdapPool, flavour: Lda
   ];
 
   const nameMatches = (candidate: string, wanted: string) =>
-    flavour.caseSensitiveNames ? candidate === wanted : candidate.toLowerCase() === wanted.toLowerCase();
+    flavour.caseSensitiveNames ? candidate === wanted : foldName(candidate) === foldName(wanted);
 
   /** One search per base, all at once; a single base (the usual case) is searched directly. */
   const searchBases = (
@@ -152,7 +162,6 @@ export function createLdapDirectory(source: string, pool: LdapPool, flavour: Lda
       attributes: groupAttributeList,
       explicitBufferAttributes: flavour.binaryAttributes,
       pageSize: flavour.groupPageSize,
-      sizeLimit: flavour.maxGroups,
     }));
     const groups: GroupEntry[] = [];
     for (const entry of distinct(found, flavour.groupBases)) {
@@ -177,8 +186,6 @@ export function createLdapDirectory(source: string, pool: LdapPool, flavour: Lda
       }),
       attributes: userAttributeList,
       explicitBufferAttributes: flavour.binaryAttributes,
-      // Two entries are enough to know the name is ambiguous.
-      sizeLimit: 3,
     }));
     const entries = distinct(found, flavour.userBases).filter((entry) =>
       textValues(entry, ua.name).some((n) => nameMatches(n, wanted)),
@@ -187,12 +194,23 @@ export function createLdapDirectory(source: string, pool: LdapPool, flavour: Lda
     if (entries.length > 1) {
       throw directoryEntryInvalid(
         source,
-        `The directory has ${entries.length} entries for '${wanted}' (${entries.map((e) => e.dn).join('; ')}); refusing to guess.`,
+        `The directory has ${entries.length} entries for '${wanted}'; refusing to guess.`,
         { user: wanted },
+        // The DNs are for the log, not for the user's spawn page.
+        new Error(`entries: ${entries.map((e) => e.dn).join('; ')}`),
       );
     }
     const entry = entries[0] as Entry;
-    return { entry, name: textValues(entry, ua.name).find((n) => nameMatches(n, wanted)) as string };
+    // One entry is one identity under any of its names: with several, the one in its RDN (SSSD).
+    const name = canonicalName(entry.dn, ua.name, textValues(entry, ua.name));
+    if (name === undefined) {
+      throw directoryEntryInvalid(
+        source,
+        `The directory entry for '${wanted}' has several ${ua.name} values and none of them in its DN; refusing to guess which is the login name.`,
+        { attribute: ua.name, user: wanted },
+      );
+    }
+    return { entry, name };
   };
 
   /** uid and gid: from the entry's attributes, or from the flavour's ID mapping. */
@@ -228,8 +246,10 @@ export function createLdapDirectory(source: string, pool: LdapPool, flavour: Lda
       seenGids.add(group.gid);
       groups.push({ name: group.name, gid: group.gid });
     }
-    if (resolution.groups.length >= flavour.maxGroups) {
-      notes.push(`group list cut at ${flavour.maxGroups} (groups.maxGroups)`);
+    // The bound holds for the total, after nesting and de-duplication.
+    if (groups.length > flavour.maxGroups) {
+      notes.push(`group list cut from ${groups.length} to ${flavour.maxGroups} (groups.maxGroups)`);
+      groups.length = flavour.maxGroups;
     }
     return groups;
   };
@@ -243,8 +263,9 @@ export function createLdapDirectory(source: string, pool: LdapPool, flavour: Lda
       const { entry, name } = user;
       const notes: string[] = [...(flavour.inspectUser?.(entry, name) ?? [])];
       const { uid, gid } = readIds(entry, name, notes);
-      const mail = singleText(entry, ua.mail, source, name);
-      if (mail !== undefined) notes.push(`mail: ${mail}`);
+      // Shown in a note only: an attribute outside the identity never makes an identity invalid.
+      const mail = textValues(entry, ua.mail);
+      if (mail.length > 0) notes.push(`mail: ${mail.join(', ')}`);
 
       let groups: DirectoryGroup[] | undefined;
       let primaryGroupName: string | undefined;
@@ -253,6 +274,7 @@ export function createLdapDirectory(source: string, pool: LdapPool, flavour: Lda
           user: { dn: entry.dn, name, gid, entry },
           searchGroups,
           groupAttributes: ga,
+          maxGroups: flavour.maxGroups,
           notes,
         });
         primaryGroupName = resolution.primaryGroupName;
@@ -299,25 +321,25 @@ export const memberUidGroups =
 const NESTED_BATCH = 50;
 
 /**
- * rfc2307bis: groupOfNames / groupOfUniqueNames list member DNs. Direct groups (and the primary
- * group by gidNumber) in one search, then parents of those groups level by level up to
- * `maxDepth` levels; a DN seen once is never searched again, so membership cycles terminate.
+ * rfc2307bis: groupOfNames / groupOfUniqueNames list member DNs. The groups listing the user, then
+ * their parents level by level up to `maxDepth` levels (a DN seen once is never searched again, so
+ * cycles terminate), and beside them the primary group by gidNumber. As in SSSD, membership comes
+ * from member values only: the primary group's own parents are not the user's groups (a gid is not
+ * a member value), unless the primary group also lists the user.
  */
 export const memberDnGroups =
   (memberAttributes: string[], maxDepth: number): GroupResolver =>
-  async ({ user, searchGroups, groupAttributes, notes }) => {
+  async ({ user, searchGroups, groupAttributes, maxGroups, notes }) => {
     const memberOf = (dns: string[]) =>
       dns.flatMap((dn) => memberAttributes.map((attribute) => new EqualityFilter({ attribute, value: dn })));
-    const direct = await searchGroups(
-      or([
-        ...memberOf([user.dn]),
-        new EqualityFilter({ attribute: groupAttributes.gid, value: String(user.gid) }),
-      ]),
-    );
+    // Both searches leave in one write (the pool's coalescing) and are answered together.
+    const [direct, primary] = await Promise.all([
+      searchGroups(or(memberOf([user.dn]))),
+      searchGroups(new EqualityFilter({ attribute: groupAttributes.gid, value: String(user.gid) })),
+    ]);
     const found = new Map<string, GroupEntry>(direct.map((g) => [g.dn.toLowerCase(), g]));
-    // The primary group (found by gidNumber) is walked up too: the user belongs to it.
     let frontier = direct;
-    for (let depth = 1; depth <= maxDepth && frontier.length > 0; depth += 1) {
+    for (let depth = 1; depth <= maxDepth && frontier.length > 0 && found.size <= maxGroups; depth += 1) {
       const next: GroupEntry[] = [];
       for (let i = 0; i < frontier.length; i += NESTED_BATCH) {
         const batch = frontier.slice(i, i + NESTED_BATCH).map((g) => g.dn);
@@ -334,5 +356,6 @@ export const memberDnGroups =
       }
     }
     const groups = [...found.values()];
+    for (const group of primary) if (!found.has(group.dn.toLowerCase())) groups.push(group);
     return { groups, primaryGroupName: primaryOf(groups, user.gid) };
   };

@@ -57,6 +57,7 @@ export function createLdapBackedSource(
   return {
     name,
     type,
+    foldsCase: !flavour.caseSensitiveNames,
     lookup: (username) => directory.lookup(username),
     health: () => pool.health(),
     close: () => pool.close(),

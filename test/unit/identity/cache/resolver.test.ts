@@ -230,6 +230,60 @@ describe('resolver cache', () => {
     await resolver.resolve('alice');
     expect(state.lookups).toBe(2);
   });
+
+  it("evicts every key that answered with the user: the entry's other names too", async () => {
+    const { resolver, state, users } = setup();
+    // The directory answers the alias with the entry's own name (one entry, one identity).
+    users.set('alice-alias', { name: 'alice', uid: 20001, gid: 20001, groups: [] });
+    await resolver.resolve('alice');
+    await resolver.resolve('alice-alias');
+    expect(resolver.evict('alice')).toBe(true);
+    expect((await resolver.resolve('alice-alias')).cache).toBe('miss');
+    expect(state.lookups).toBe(3);
+  });
+});
+
+describe('cache keys and case', () => {
+  const folding = (foldsCase: boolean) => {
+    const scripted = scriptedSource();
+    const source = { ...scripted.source, foldsCase };
+    const lookup = source.lookup;
+    // A case-insensitive directory: any spelling finds alice, answered with the directory's spelling.
+    source.lookup = (name: string) => lookup(foldsCase ? name.toLowerCase() : name);
+    const resolver = createResolver({
+      chain: createChain([source]),
+      store: createMemoryStore({ maxEntries: 100, maxNegativeEntries: 100 }),
+      cache: {
+        ttl: 60_000,
+        negativeTtl: 10_000,
+        staleIfError: 0,
+        refreshAhead: 0,
+        maxEntries: 100,
+        maxNegativeEntries: 100,
+        planEntries: 100,
+        trimAfterIdle: 0,
+      },
+      derive: () => null,
+      log: pino({ level: 'silent' }),
+    });
+    return { resolver, state: scripted.state };
+  };
+
+  it('shares one key between spellings when every source folds case, and evicts it under any spelling', async () => {
+    const { resolver, state } = folding(true);
+    await resolver.resolve('Alice');
+    expect((await resolver.resolve('ALICE')).cache).toBe('hit');
+    expect(state.lookups).toBe(1);
+    expect(resolver.evict('alice')).toBe(true);
+    expect((await resolver.resolve('Alice')).cache).toBe('miss');
+  });
+
+  it('keeps spellings apart when a source is case-sensitive, and still evicts the other spelling', async () => {
+    const { resolver } = folding(false);
+    await resolver.resolve('alice');
+    await expect(resolver.resolve('Alice')).rejects.toMatchObject({ code: 'USER_NOT_FOUND' });
+    expect(resolver.evict('alice')).toBe(true);
+  });
 });
 
 describe('source chain', () => {
