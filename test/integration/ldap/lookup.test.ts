@@ -46,7 +46,7 @@ describe.each<LdapSchema>(['rfc2307', 'rfc2307bis'])('ldap source, %s directory'
       primaryGroupName: 'alice',
     });
     expect(groupNames(alice)).toEqual(['alice', 'staff']);
-    expect(alice?.notes).toContain("group 'oddgid' skipped: its gidNumber is not a number");
+    expect(alice?.notes).toContain("group 'oddgid' skipped: its gidNumber is not one POSIX id");
     expect(alice?.notes).toContain('mail: alice@example.org');
   });
 

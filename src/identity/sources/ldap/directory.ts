@@ -167,8 +167,14 @@ export function createLdapDirectory(source: string, pool: LdapPool, flavour: Lda
     for (const entry of distinct(found, flavour.groupBases)) {
       const name = firstText(entry, ga.name);
       if (name === undefined) continue;
-      const gidText = firstText(entry, ga.gid);
-      const gid = gidText === undefined ? undefined : (parsePosixId(gidText) ?? Number.NaN);
+      // Two gid values are no gid: granting either would be a guess (SSSD refuses such a group too).
+      const gidTexts = textValues(entry, ga.gid);
+      const gid =
+        gidTexts.length === 0
+          ? undefined
+          : gidTexts.length === 1
+            ? (parsePosixId(gidTexts[0] as string) ?? Number.NaN)
+            : Number.NaN;
       groups.push({ dn: entry.dn, name, gid, entry });
     }
     return groups;
@@ -239,7 +245,7 @@ export function createLdapDirectory(source: string, pool: LdapPool, flavour: Lda
     for (const group of resolution.groups) {
       if (group.gid === undefined) continue; // a non-POSIX group (e.g. plain groupOfNames): nesting only
       if (Number.isNaN(group.gid)) {
-        notes.push(`group '${group.name}' skipped: its ${ga.gid} is not a number`);
+        notes.push(`group '${group.name}' skipped: its ${ga.gid} is not one POSIX id`);
         continue;
       }
       if (seenGids.has(group.gid) && groups.some((g) => g.name === group.name)) continue;
@@ -287,7 +293,8 @@ export function createLdapDirectory(source: string, pool: LdapPool, flavour: Lda
         gid,
         home: singleText(entry, ua.home, source, name),
         gecos: firstText(entry, ua.gecos) || undefined,
-        shell: singleText(entry, ua.shell, source, name),
+        // The shell is not part of what a notebook runs as (spawner.shell is): the first value, as SSSD.
+        shell: firstText(entry, ua.shell) || undefined,
         ...(groups !== undefined ? { groups } : {}),
         ...(primaryGroupName !== undefined ? { primaryGroupName } : {}),
         notes,
