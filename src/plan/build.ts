@@ -42,19 +42,19 @@ export const newTrace = (): PlanTrace => ({ rules: [], droppedGroups: [], notes:
 /** The plan for an identity; with `trace`, how it was reached. Throws the IdmountError that refuses it. */
 export function buildPlan(identity: Identity, config: PlanConfig, trace?: PlanTrace): SpawnPlan {
   const checked = checkIdentity(identity, config.policy);
+  // Whatever policy.username.pattern allows, a name that would forge passwd or group fields never
+  // reaches an NSS line.
+  if (config.spawner.nss === 'initContainer' && !nssSafe(identity.name)) {
+    throw policyViolation(
+      `The username '${printable(identity.name)}' cannot stand in a passwd line (it holds ':', ',', a brace or a control character).`,
+      { field: 'username' },
+    );
+  }
   const mounts = planMounts(checked, config, trace?.rules);
   const home = mounts.containerHome ?? FALLBACK_HOME;
   let nss: SpawnPlan['nss'] = null;
   let nssNotes: string[] = [];
   if (config.spawner.nss === 'initContainer') {
-    // Whatever policy.username.pattern allows, a name that would forge passwd or group fields never
-    // reaches an NSS line.
-    if (!nssSafe(identity.name)) {
-      throw policyViolation(
-        `The username '${printable(identity.name)}' cannot stand in a passwd line (it holds ':', ',', a brace or a control character).`,
-        { field: 'username' },
-      );
-    }
     const lines = nssLines(
       {
         name: identity.name,

@@ -111,7 +111,13 @@ describe('the runtime stage', () => {
     const values = YAML.parse(readFileSync(join(CHART_DIR, 'values.yaml'), 'utf8'));
     expect(values.podSecurityContext).toMatchObject({ runAsUser: uid, runAsGroup: gid });
     // The same node flags as `npm start` (the memory trim needs --expose-gc; see src/heap-trim.ts).
-    expect(runtime.cmd).toEqual(['node', '--expose-gc', 'dist/cli/main.js', 'serve']);
+    expect(runtime.cmd).toEqual([
+      'node',
+      '--expose-gc',
+      '--max-semi-space-size=4',
+      'dist/cli/main.js',
+      'serve',
+    ]);
     const start = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts.start as string;
     expect(start).toBe(runtime.cmd?.join(' '));
     expect(stages.map((s) => s.image)).toEqual(['node:24-slim', 'node:24-slim']);

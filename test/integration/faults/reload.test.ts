@@ -1,5 +1,5 @@
 // Directory-file reloads through the app: a broken file on reload leaves the last good directory
-// in service, for users cached and uncached alike, and /readyz says why. (The file source's own
+// in service, for users cached and uncached alike, and /status says why (to admins). (The file source's own
 // reload is covered in test/unit/identity/sources/file.test.ts; idmount never reloads its config at
 // run time: the chart rolls the pods when it changes, and a broken config does not start.)
 import { writeFileSync } from 'node:fs';
@@ -35,13 +35,17 @@ describe('a directory file replaced by a broken one', () => {
   const plan = (name: string) =>
     (app as App).inject({ url: `/users/${name}/spawn-plan`, headers: bearer(TOKENS.hub) });
   const lastError = async () =>
-    ((await (app as App).inject({ url: '/readyz' })).json().sources[0] as { lastError?: string }).lastError;
+    (
+      (await (app as App).inject({ url: '/status', headers: bearer(TOKENS.reader) })).json().sources[0] as {
+        lastError?: string;
+      }
+    ).lastError;
 
   it.each([
     ['a group line with a missing field', 'group', 'proposal-mx1234:x:30001\n'],
     ['a passwd line cut short mid-write', 'passwd', 'ann:x:5001:5001:Ann:/home/ann:/bin/bash\nben:x:50'],
   ] as const)(
-    '%s: the last good directory keeps answering, and /readyz says why',
+    '%s: the last good directory keeps answering, and /status says why (to admins)',
     async (_, which, broken) => {
       const files = await start();
       expect((await plan('ann')).statusCode).toBe(200); // ann is cached, ben is not

@@ -55,10 +55,14 @@ describe('spawn plans from a Keycloak realm', () => {
     await relay?.close();
   });
 
+  // An explain trace needs users:read: the ops token asks for those, the hub's for plain plans.
   const plan = (name: string, query = '') =>
-    app.inject({ url: `/users/${encodeURIComponent(name)}/spawn-plan${query}`, headers: bearer(TOKENS.hub) });
+    app.inject({
+      url: `/users/${encodeURIComponent(name)}/spawn-plan${query}`,
+      headers: bearer(query.includes('explain') ? TOKENS.ops : TOKENS.hub),
+    });
   const sourceState = async () => {
-    const ready = (await app.inject({ url: '/readyz' })).json() as {
+    const ready = (await app.inject({ url: '/status', headers: bearer(TOKENS.reader) })).json() as {
       sources: Array<Record<string, unknown>>;
     };
     return ready.sources.find((s) => s.name === 'sso');

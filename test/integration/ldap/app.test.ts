@@ -42,7 +42,7 @@ describe.each(['rfc2307', 'rfc2307bis'] as const)('spawn plans from an %s slapd'
   const plan = (name: string) =>
     app.inject({ url: `/users/${name}/spawn-plan`, headers: bearer(TOKENS.hub) });
   const sourceState = async () => {
-    const ready = (await app.inject({ url: '/readyz' })).json() as {
+    const ready = (await app.inject({ url: '/status', headers: bearer(TOKENS.reader) })).json() as {
       sources: Array<Record<string, unknown>>;
     };
     return ready.sources.find((s) => s.name === 'campus');

@@ -79,7 +79,7 @@ describe.each<LdapSchema>(['rfc2307', 'rfc2307bis'])('ldap source, %s directory'
     try {
       const many = await capped.lookup('many');
       expect(many?.groups).toHaveLength(120);
-      expect(many?.notes).toContain('group list cut at 120 (groups.maxGroups)');
+      expect(many?.notes).toContain(`group list cut from ${MANY_GROUPS} to 120 (groups.maxGroups)`);
     } finally {
       await capped.close();
     }
@@ -145,7 +145,10 @@ describe.each<LdapSchema>(['rfc2307', 'rfc2307bis'])('ldap source, %s directory'
   it('refuses to guess when two entries carry the same login name', async () => {
     const err = await lookupError(source, 'dup');
     expect(err.code).toBe('DIRECTORY_ENTRY_INVALID');
-    expect(err.message).toMatch(/2 entries for 'dup'.*uid=dup,ou=people.*uid=dup,ou=staff/);
+    expect(err.message).toMatch(/2 entries for 'dup'/);
+    // The DNs are for the log (the cause), not for the spawn page.
+    expect(err.message).not.toMatch(/ou=/);
+    expect(String((err.cause as Error).message)).toMatch(/uid=dup,ou=people.*uid=dup,ou=staff/);
   });
 
   it.each([

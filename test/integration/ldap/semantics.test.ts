@@ -89,7 +89,10 @@ describe.each<LdapSchema>(['rfc2307', 'rfc2307bis'])('directory semantics, %s', 
   beforeAll(async () => {
     slapd = await startSlapd({ schema, fixture, extraLdif: odd('dc=example,dc=org') });
     source = createLdapSource(
-      ldapConfig(slapd, { groups: { bases: [{ base: `ou=groups,${slapd.suffix}` }], maxNestingDepth: 4 } }),
+      ldapConfig(slapd, {
+        users: { bases: [{ base: `ou=people,${slapd.suffix}` }] },
+        groups: { bases: [{ base: `ou=groups,${slapd.suffix}` }], maxNestingDepth: 4 },
+      }),
       ctx,
     );
   });
@@ -153,6 +156,7 @@ describe.each<LdapSchema>(['rfc2307', 'rfc2307bis'])('directory semantics, %s', 
   it('holds groups.maxGroups for the total after nesting, and says it cut', async () => {
     const capped = createLdapSource(
       ldapConfig(slapd, {
+        users: { bases: [{ base: `ou=people,${slapd.suffix}` }] },
         groups: { bases: [{ base: `ou=groups,${slapd.suffix}` }], maxNestingDepth: 4, maxGroups: 5 },
       }),
       ctx,
@@ -175,7 +179,13 @@ describe.each<LdapSchema>(['rfc2307', 'rfc2307bis'])(
     afterAll(async () => slapd?.close());
 
     it("is a refusal naming the size limit, never 'not found' and never a later source's answer", async () => {
-      const source = createLdapSource(ldapConfig(slapd, { groups: { bases: [] } }), ctx);
+      const source = createLdapSource(
+        ldapConfig(slapd, {
+          users: { bases: [{ base: `ou=people,${slapd.suffix}` }] },
+          groups: { bases: [] },
+        }),
+        ctx,
+      );
       const other = createFileSource(
         FileSourceConfigSchema.parse({
           name: 'visitors',

@@ -116,6 +116,7 @@ describe('generated documents', () => {
         '/healthz',
         '/metrics',
         '/readyz',
+        '/status',
         '/users/{name}',
         '/users/{name}/cache',
         '/users/{name}/spawn-plan',

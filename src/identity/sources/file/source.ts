@@ -144,7 +144,8 @@ export function createFileSource(config: FileSourceConfig, ctx: SourceContext): 
       health = {
         up: true,
         since: health.since,
-        lastError: `reload failed, serving last good data: ${(err as Error).message}`,
+        // The first line only: a parser's code frame would show the directory file's content.
+        lastError: `reload failed, serving last good data: ${(err as Error).message.split('\n')[0]}`,
       };
       log.error({ err }, 'directory file reload failed; keeping the last good data');
     }
