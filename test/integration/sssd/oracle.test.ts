@@ -290,7 +290,9 @@ describe.each<LdapSchema>(['rfc2307', 'rfc2307bis'])('SSSD oracle, %s directory'
       if (asked.tags.includes('multi-home')) {
         // SSSD answers with one of the two homes; idmount refuses, naming the attribute.
         expect(sssd.get(asked.name)?.passwd, asked.name).not.toBeNull();
-        expect(idmount.get(asked.name)?.refusal, asked.name).toBe('422 DIRECTORY_ENTRY_INVALID (homeDirectory)');
+        expect(idmount.get(asked.name)?.refusal, asked.name).toBe(
+          '422 DIRECTORY_ENTRY_INVALID (homeDirectory)',
+        );
         deliberate += 1;
         continue;
       }
