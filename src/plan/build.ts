@@ -9,7 +9,7 @@ import type { RuleTrace } from '../mounts/volumes.js';
 import type { PolicyConfig } from '../policy/config.js';
 import { checkIdentity, type DroppedGroup } from '../policy/policy.js';
 import type { SpawnerConfig } from './config.js';
-import { nssLines, nssSafe } from './nss.js';
+import { nssLines, nssName } from './nss.js';
 import { planBody, type SpawnPlan } from './schema.js';
 
 /** What an explain request collects while a plan is built. */
@@ -44,9 +44,9 @@ export function buildPlan(identity: Identity, config: PlanConfig, trace?: PlanTr
   const checked = checkIdentity(identity, config.policy);
   // Whatever policy.username.pattern allows, a name that would forge passwd or group fields never
   // reaches an NSS line.
-  if (config.spawner.nss === 'initContainer' && !nssSafe(identity.name)) {
+  if (config.spawner.nss === 'initContainer' && !nssName(identity.name)) {
     throw policyViolation(
-      `The username '${printable(identity.name)}' cannot stand in a passwd line (it holds ':', ',', a brace or a control character).`,
+      `The username '${printable(identity.name)}' cannot stand in a passwd line (it holds ':', ',' or a control character).`,
       { field: 'username' },
     );
   }
@@ -87,6 +87,8 @@ export function buildPlan(identity: Identity, config: PlanConfig, trace?: PlanTr
       runAsNonRoot: true,
       allowPrivilegeEscalation: false,
       capabilities: { drop: ['ALL'] },
+      // Pod Security "restricted" requires it; a site's own profile replaces it in the spawner.
+      seccompProfile: { type: 'RuntimeDefault' },
     },
     environment: {
       NB_USER: identity.name,

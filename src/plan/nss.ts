@@ -10,6 +10,15 @@ const NSS_UNSAFE = /[:,{}\n\r\u0000-\u001f\u007f]/;
 /** True when `value` can stand in a passwd or group field as it is. */
 export const nssSafe = (value: string): boolean => value.length > 0 && !NSS_UNSAFE.test(value);
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
+const NSS_SEPARATORS = /[:,\n\r\u0000-\u001f\u007f]/;
+
+/**
+ * A login name in a passwd or group line: no separator or control character. Braces are allowed
+ * (JupyterHub accepts them; the spawner escapes every value for KubeSpawner's str.format).
+ */
+export const nssName = (name: string): boolean => name.length > 0 && !NSS_SEPARATORS.test(name);
+
 export interface NssUser {
   name: string;
   uid: number;

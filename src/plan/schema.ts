@@ -33,6 +33,7 @@ export const SpawnPlanSchema = z
         runAsNonRoot: z.literal(true),
         allowPrivilegeEscalation: z.literal(false),
         capabilities: z.strictObject({ drop: z.tuple([z.literal('ALL')]) }),
+        seccompProfile: z.strictObject({ type: z.literal('RuntimeDefault') }),
       })
       .describe('What the spawner enforces over any profile override.'),
     environment: z.record(z.string(), z.string()),

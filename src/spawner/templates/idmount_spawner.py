@@ -2,8 +2,10 @@
 
 Rendered into z2jh's hub.extraConfig by `idmount render-extra-config`. start() fetches the
 user's spawn plan from idmount (fail closed, before any Kubernetes work); load_user_options()
-applies it after KubeSpawner has applied the profile's kubespawner_override, so no profile can
-change the uid, the groups or idmount's mounts.
+applies it after KubeSpawner has applied the profile's kubespawner_override. The pod KubeSpawner
+builds then passes a last check (get_pod_manifest, and again after a site's modify_pod_hook): every
+container's and the pod's user, groups and privileges are the plan's, whatever extra_pod_config,
+extra_container_config, init_containers or extra_containers said; everything else is kept.
 """
 
 import asyncio
@@ -38,7 +40,24 @@ NSS_SCRIPT = (
     'printf %s "$IDMOUNT_GROUP" | cat - "$1/group" > "$2/group"'
 )
 # A profile must not bring back what the plan decides: identity keys of pod_security_context.
-POD_IDENTITY_KEYS = ("runAsUser", "runAsGroup", "fsGroup", "supplementalGroups")
+POD_IDENTITY_KEYS = (
+    "runAsUser",
+    "runAsGroup",
+    "runAsNonRoot",
+    "fsGroup",
+    "fsGroupChangePolicy",
+    "supplementalGroups",
+    "supplementalGroupsPolicy",
+)
+# What a site may set on a container's securityContext besides identity: confinement, never
+# privilege (privileged, capabilities, allowPrivilegeEscalation, procMount are the plan's).
+CONTAINER_KEPT_KEYS = (
+    "seccompProfile",
+    "appArmorProfile",
+    "seLinuxOptions",
+    "readOnlyRootFilesystem",
+)
+RUNTIME_DEFAULT = {"type": "RuntimeDefault"}
 
 
 class IdmountSpawnError(Exception):
@@ -58,6 +77,21 @@ def escape_format(value):
     if isinstance(value, dict):
         return {k: escape_format(v) for k, v in value.items()}
     return value
+
+
+def as_manifest(obj):
+    """A Kubernetes model (or a dict KubeSpawner put in its place) as a camelCase dict."""
+    if isinstance(obj, list):
+        return [as_manifest(item) for item in obj]
+    if isinstance(obj, dict):
+        return {key: as_manifest(value) for key, value in obj.items()}
+    if hasattr(obj, "openapi_types"):
+        return {
+            obj.attribute_map[attr]: as_manifest(getattr(obj, attr))
+            for attr in obj.openapi_types
+            if getattr(obj, attr) is not None
+        }
+    return obj
 
 
 def merge_entries(current, ours, replaced, key):
@@ -174,6 +208,16 @@ class IdmountSpawner(KubeSpawner):
                 "No identity plan was fetched for this spawn; ask an administrator."
             )
         self._apply_plan(plan)
+        hook = self.modify_pod_hook
+        if hook is not None and not getattr(hook, "idmount_enforced", False):
+            # KubeSpawner runs the site's hook after get_pod_manifest: check its pod again.
+            async def enforced(spawner, pod):
+                result = hook(spawner, pod)
+                pod = await result if asyncio.iscoroutine(result) else result
+                return spawner._enforce_identity(pod)
+
+            enforced.idmount_enforced = True
+            self.modify_pod_hook = enforced
         mounts = ", ".join(
             f"{m['mountPath']}{' (ro)' if m.get('readOnly') else ''}"
             for m in self._sorted_dict_values(self.volume_mounts)
@@ -197,6 +241,8 @@ class IdmountSpawner(KubeSpawner):
         self.fs_gid = None
         self.privileged = False
         self.allow_privilege_escalation = False
+        csc = self.container_security_context
+        csc = csc if isinstance(csc, dict) else {}
         identity = {
             **plan.get("containerSecurityContext", {}),
             "runAsUser": uid,
@@ -205,9 +251,12 @@ class IdmountSpawner(KubeSpawner):
             "allowPrivilegeEscalation": False,
             "privileged": False,
             "capabilities": {"drop": ["ALL"]},
+            # A site's own seccomp profile (e.g. Localhost) is kept; RuntimeDefault otherwise.
+            "seccompProfile": csc.get("seccompProfile")
+            or plan.get("containerSecurityContext", {}).get("seccompProfile")
+            or RUNTIME_DEFAULT,
         }
-        csc = self.container_security_context
-        self.container_security_context = {**(csc if isinstance(csc, dict) else {}), **identity}
+        self.container_security_context = {**csc, **identity}
         psc = self.pod_security_context
         psc = psc if isinstance(psc, dict) else {}
         self.pod_security_context = {k: v for k, v in psc.items() if k not in POD_IDENTITY_KEYS}
@@ -236,6 +285,42 @@ class IdmountSpawner(KubeSpawner):
             self.init_containers, init_containers, {NSS_VOLUME}, "name"
         )
         self._idmount_applied = (tuple(new_volumes), tuple(new_paths))
+
+    async def get_pod_manifest(self):
+        return self._enforce_identity(await super().get_pod_manifest())
+
+    def _enforce_identity(self, pod):
+        """The plan's identity on the pod and on every container, init and extra ones included."""
+        plan = self._idmount_plan
+        if plan is None:
+            raise IdmountSpawnError("No identity plan for this pod; ask an administrator.")
+        uid, gid = plan["uid"], plan["gid"]
+        spec = pod.spec
+        for container in [*(spec.containers or []), *(spec.init_containers or [])]:
+            own = as_manifest(container.security_context) or {}
+            kept = {k: v for k, v in own.items() if k in CONTAINER_KEPT_KEYS}
+            container.security_context = {
+                **kept,
+                "runAsUser": uid,
+                "runAsGroup": gid,
+                "runAsNonRoot": True,
+                "allowPrivilegeEscalation": False,
+                "privileged": False,
+                "capabilities": {"drop": ["ALL"]},
+                "seccompProfile": kept.get("seccompProfile", RUNTIME_DEFAULT),
+            }
+        own = as_manifest(spec.security_context) or {}
+        spec.security_context = {
+            **{k: v for k, v in own.items() if k not in POD_IDENTITY_KEYS},
+            "runAsUser": uid,
+            "runAsGroup": gid,
+            "runAsNonRoot": True,
+            "supplementalGroups": list(plan["supplementalGids"]),
+            # The image's /etc/group cannot add groups the plan did not grant.
+            "supplementalGroupsPolicy": "Strict",
+            "seccompProfile": own.get("seccompProfile", RUNTIME_DEFAULT),
+        }
+        return pod
 
     def _nss(self, plan, identity):
         try:

@@ -345,8 +345,11 @@ export const memberDnGroups =
       searchGroups(new EqualityFilter({ attribute: groupAttributes.gid, value: String(user.gid) })),
     ]);
     const found = new Map<string, GroupEntry>(direct.map((g) => [g.dn.toLowerCase(), g]));
+    // The walk stops once past maxGroups groups that give a gid (those without one only nest).
+    const givesGid = (g: GroupEntry) => g.gid !== undefined && !Number.isNaN(g.gid);
+    let withGid = direct.filter(givesGid).length;
     let frontier = direct;
-    for (let depth = 1; depth <= maxDepth && frontier.length > 0 && found.size <= maxGroups; depth += 1) {
+    for (let depth = 1; depth <= maxDepth && frontier.length > 0 && withGid <= maxGroups; depth += 1) {
       const next: GroupEntry[] = [];
       for (let i = 0; i < frontier.length; i += NESTED_BATCH) {
         const batch = frontier.slice(i, i + NESTED_BATCH).map((g) => g.dn);
@@ -354,6 +357,7 @@ export const memberDnGroups =
           const key = parent.dn.toLowerCase();
           if (found.has(key) || sameDn(parent.dn, user.dn)) continue; // cycle or already known
           found.set(key, parent);
+          if (givesGid(parent)) withGid += 1;
           next.push(parent);
         }
       }
