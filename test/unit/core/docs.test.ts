@@ -23,6 +23,7 @@ describe('generated documents', () => {
         '/healthz',
         '/metrics',
         '/readyz',
+        '/status',
         '/users/{name}',
         '/users/{name}/cache',
         '/users/{name}/spawn-plan',
