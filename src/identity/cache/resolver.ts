@@ -86,40 +86,39 @@ export function createResolver<D>(options: ResolverOptions<D>) {
    * after the same checks as a directory answer. One too old to answer with but within the stale
    * horizon is kept locally: a directory outage may need it (last-known-good across restarts).
    */
-  async function fromShared(shared: SharedStore, name: string, freshFor: number) {
+  async function fromShared(
+    shared: SharedStore,
+    name: string,
+    freshFor: number,
+  ): Promise<Fill<D> | undefined> {
     const entry = await shared.get(name);
     if (entry === undefined) return undefined;
     if (entry.fetchedAt > now() + CLOCK_SKEW_MS) return refuse(name, 'clock', entry.fetchedAt);
-    let derived: D | undefined;
-    if (entry.kind === 'found') {
-      try {
-        derived = derive(unpack(entry.identity, entry.origin));
-      } catch (err) {
-        return refuse(name, 'plan', (err as Error).message);
-      }
-      if (!usable(derived)) return refuse(name, 'plan', (derived as { error?: unknown }).error ?? derived);
+    const fresh = age(entry) < (entry.kind === 'found' ? freshFor : limits.negativeTtl);
+    if (entry.kind === 'missing') return fresh ? { entry, from: 'shared' } : undefined;
+    if (!fresh && age(entry) >= limits.ttl + limits.staleIfError) return undefined;
+    let derived: D;
+    try {
+      derived = derive(unpack(entry.identity, entry.origin));
+    } catch (err) {
+      return refuse(name, 'plan', (err as Error).message);
     }
-    const fresh = entry.kind === 'found' ? freshFor : limits.negativeTtl;
-    if (age(entry) < fresh) return { entry, derived, from: 'shared' as const };
+    if (!usable(derived)) return refuse(name, 'plan', (derived as { error?: unknown }).error ?? derived);
+    if (fresh) {
+      derivations.set(name, { fetchedAt: entry.fetchedAt, value: derived });
+      return { entry, derived, from: 'shared' };
+    }
     const local = store.get(name);
-    if (entry.kind === 'found' && age(entry) < limits.ttl + limits.staleIfError) {
-      if (local === undefined || local.fetchedAt < entry.fetchedAt) {
-        store.set(name, entry);
-        derivations.set(name, { fetchedAt: entry.fetchedAt, value: derived as D });
-      }
+    if (local === undefined || local.fetchedAt < entry.fetchedAt) {
+      store.set(name, entry);
+      derivations.set(name, { fetchedAt: entry.fetchedAt, value: derived });
     }
     return undefined;
   }
 
   async function fill(name: string, freshFor: number): Promise<Fill<D>> {
-    if (shared !== undefined) {
-      const remote = await fromShared(shared, name, freshFor);
-      if (remote !== undefined) {
-        if (remote.derived !== undefined)
-          derivations.set(name, { fetchedAt: remote.entry.fetchedAt, value: remote.derived });
-        return remote;
-      }
-    }
+    const remote = shared === undefined ? undefined : await fromShared(shared, name, freshFor);
+    if (remote !== undefined) return remote;
     const started = performance.now();
     const elapsed = () => (performance.now() - started) / 1000;
     let answer: Awaited<ReturnType<Chain['ask']>>;

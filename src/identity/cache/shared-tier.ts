@@ -218,7 +218,8 @@ export function createSharedTier(config: SharedTierConfig, options: SharedTierOp
   client.on('error', (err: Error) => {
     lastError = err.message;
   });
-  client.on('close', () => setState(state === 'connecting' ? 'connecting' : 'down'));
+  // 'connecting' only until the first attempt ends; then up or down.
+  client.on('close', () => setState('down'));
   subscriber.on('error', () => {});
 
   // ---- evictions: pub/sub while connected, the log for what a disconnected subscriber missed
