@@ -89,6 +89,7 @@ function sharedTierFor(
       fingerprint: identityFingerprint({ sources: config.sources, merge: config.merge }),
       events: options.sharedEvents,
       localEntries,
+      now: options.now,
     });
   } catch (err) {
     // An unreadable CA file, say: the configuration's fault, named by its key.

@@ -129,6 +129,8 @@ export interface SharedTierOptions {
   events?: SharedTierEvents | undefined;
   /** Entries this replica holds: a replica that cached alone before it first reached Redis replays the eviction log. */
   localEntries: () => number;
+  /** The resolver's clock (entries carry its fetch times). */
+  now?: (() => number) | undefined;
 }
 
 export function redisOptions(config: SharedTierConfig): RedisOptions {
@@ -163,6 +165,7 @@ export function redisOptions(config: SharedTierConfig): RedisOptions {
 
 export function createSharedTier(config: SharedTierConfig, options: SharedTierOptions) {
   const { log, cache, fingerprint, events } = options;
+  const now = options.now ?? Date.now;
   const keys = sharedKeys(config.keyPrefix, fingerprint);
   const replica = randomUUID();
   const client = new Redis(redisOptions(config));
@@ -191,6 +194,7 @@ export function createSharedTier(config: SharedTierConfig, options: SharedTierOp
   let state: SharedTierStatus['state'] = 'connecting';
   let since = new Date().toISOString();
   let pendingWrites = 0;
+  let closing = false;
   const evictionListeners: ((name: string) => void)[] = [];
 
   const setState = (next: SharedTierStatus['state']) => {
@@ -219,7 +223,9 @@ export function createSharedTier(config: SharedTierConfig, options: SharedTierOp
     lastError = err.message;
   });
   // 'connecting' only until the first attempt ends; then up or down.
-  client.on('close', () => setState('down'));
+  client.on('close', () => {
+    if (!closing) setState('down');
+  });
   subscriber.on('error', () => {});
 
   // ---- evictions: pub/sub while connected, the log for what a disconnected subscriber missed
@@ -315,7 +321,7 @@ export function createSharedTier(config: SharedTierConfig, options: SharedTierOp
       }
       // Kept as long as a replica may use it: until its stale horizon (found) or negative TTL (missing).
       const horizon = entry.kind === 'found' ? cache.ttl + cache.staleIfError : cache.negativeTtl;
-      const remaining = entry.fetchedAt + horizon - Date.now();
+      const remaining = entry.fetchedAt + horizon - now();
       if (remaining <= 0) return;
       pendingWrites += 1;
       client
@@ -392,6 +398,7 @@ export function createSharedTier(config: SharedTierConfig, options: SharedTierOp
       subscriber.subscribe(keys.evictionChannel).catch(() => {});
     },
     async close() {
+      closing = true;
       subscriber.disconnect();
       await Promise.race([client.quit().catch(() => {}), new Promise((r) => setTimeout(r, 500).unref())]);
       client.disconnect();
