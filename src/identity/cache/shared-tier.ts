@@ -245,7 +245,7 @@ export function createSharedTier(config: SharedTierConfig, options: SharedTierOp
     if (message.from === replica) return;
     events?.evictionReceived();
     for (const listener of evictionListeners) listener(message.name);
-    // A replica with other sources (a rollout) keeps its own key: the first of its kind to hear removes it.
+    // Replicas with other sources (mid-rollout) keep their entries under another key: each removes its own.
     if (message.fp !== fingerprint && available()) client.del(keys.user(message.name)).catch(failed);
   }
 
