@@ -7,6 +7,9 @@
 //   4. memory: RSS after caching 100 000 distinct identities
 //   5. latency: p50/p99 at half the cached maximum, and with a cold cache over 10 000 users
 //   6. cold start: process start to the first 200 from /readyz on the embedded default
+//   7. the shared cache tier (./shared-tier.ts): a local miss answered from Redis beside a directory
+//      miss and a local hit, and directory searches per user after a three-replica rollout.
+//      BENCH_ONLY=shared runs this part alone (results in bench/results/shared-tier.md).
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -14,7 +17,15 @@ import { join, resolve } from 'node:path';
 import autocannon from 'autocannon';
 import YAML from 'yaml';
 import { sha256Hex } from '../src/http/config.js';
-import { bulkFixture, bulkMountRules, freePort, ldapSourceFor, startSlapd } from '../test/harness/slapd.js';
+import {
+  bulkFixture,
+  bulkMountRules,
+  freePort,
+  ldapSourceFor,
+  type Slapd,
+  startSlapd,
+} from '../test/harness/slapd.js';
+import { sharedTierBench } from './shared-tier.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const NODE = process.execPath;
@@ -65,6 +76,35 @@ function server(script: string, env: Record<string, string>, nodeArgs: string[] 
 
 function stopAll() {
   for (const child of children.splice(0)) child.kill('SIGTERM');
+}
+
+/** Stops the bench server at `url` and waits for it to exit. */
+async function stopServer(url: string) {
+  const pid = pids.get(url);
+  const index = children.findIndex((c) => c.pid === pid);
+  if (index === -1) return;
+  const [child] = children.splice(index, 1) as [ChildProcess];
+  child.removeAllListeners('exit');
+  if (child.exitCode !== null) return;
+  await new Promise((r) => {
+    child.once('exit', r);
+    child.kill('SIGTERM');
+  });
+}
+
+/** Part 7, alone or after the others: its table and notes. */
+function runSharedTier(slapd: Slapd, ldapSource: object) {
+  return sharedTierBench(slapd, {
+    server: (script, env) => server(script, env),
+    stop: stopServer,
+    load,
+    config: (name, cache) => idmountConfig(name, ldapSource, cache),
+    fetchPlan: async (url, name) =>
+      (await fetch(`${url}/users/${name}/spawn-plan`, { headers: { authorization: `Bearer ${TOKEN}` } }))
+        .status,
+    log,
+    fmt,
+  });
 }
 
 type Run = { rps: number; p50: number; p99: number; errors: number; non2xx: number; total: number };
@@ -254,6 +294,9 @@ const ratioRow = (
   result.ratio >= target ? 'met' : 'missed',
 ];
 
+const machineLine = () =>
+  `${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, ${fmt(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}`;
+
 async function main() {
   log('building dist/ for the cold-start measurement');
   const build = spawnSync('npm', ['run', '-s', 'build'], { cwd: ROOT, stdio: 'inherit' });
@@ -267,6 +310,28 @@ async function main() {
   const ldapSource = ldapSourceFor(slapd, { name: 'ldap', poolSize: POOL_SIZE });
   const rows: string[][] = [];
   const notes: string[] = [];
+  let sharedTier: Awaited<ReturnType<typeof runSharedTier>> | undefined;
+  if (process.env.BENCH_ONLY === 'shared') {
+    try {
+      sharedTier = await runSharedTier(slapd, ldapSource);
+    } finally {
+      stopAll();
+      await slapd.close();
+    }
+    const report = [
+      '# idmount benchmark: the shared cache tier',
+      '',
+      `Machine: ${machineLine()}. Load generator: autocannon (${CONNECTIONS} connections), on the same machine, with idmount, slapd and redis-server; ${process.env.BENCH_SHARED_ROUNDS ?? 3} rounds of ${ROUND_SECONDS} s per side, the side going first rotating; req/s are means, p50/p99 and ratios medians of the rounds.`,
+      '',
+      sharedTier.table,
+      '',
+      ...sharedTier.notes.map((n) => `- ${n}`),
+    ].join('\n');
+    mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
+    writeFileSync(join(ROOT, 'bench/results/shared-tier.md'), `${report}\n`);
+    process.stdout.write(`${report}\n`);
+    return;
+  }
   try {
     // 1. Cached throughput.
     const cached = await server('idmount.ts', {
@@ -455,12 +520,16 @@ async function main() {
       '< 1000 ms',
       median < 1000 ? 'met' : 'missed',
     ]);
+
+    // 7. The shared cache tier.
+    log('7/7 the shared cache tier');
+    sharedTier = await runSharedTier(slapd, ldapSource);
   } finally {
     stopAll();
     await slapd.close();
   }
 
-  const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, ${fmt(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}`;
+  const machine = machineLine();
   const table = [
     '| measure | idmount | baseline / context | ratio | target | |',
     '| --- | --- | --- | --- | --- | --- |',
@@ -474,6 +543,9 @@ async function main() {
     table,
     '',
     ...notes.map((n) => `- ${n}`),
+    ...(sharedTier === undefined
+      ? []
+      : ['', '## The shared cache tier', '', sharedTier.table, '', ...sharedTier.notes.map((n) => `- ${n}`)]),
   ].join('\n');
   mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
   writeFileSync(join(ROOT, 'bench/results/latest.md'), `${report}\n`);

@@ -21,6 +21,7 @@ import { createOidcVerifier } from './http/oidc.js';
 import { registerProblemHandlers } from './http/problem.js';
 import { rateLimitHook } from './http/rate-limit.js';
 import { healthRoutes } from './http/routes/health.js';
+import { statusRoutes } from './http/routes/status.js';
 import { usersRoutes } from './http/routes/users.js';
 import { servicePlugin } from './http/service-plugin.js';
 import type { IdentitySource } from './identity/types.js';
@@ -100,7 +101,9 @@ export async function buildApp(config: Config, deps: AppDeps) {
         events.lookup(result, seconds);
         trimmer.noteFill();
       },
+      sharedRejected: events.sharedRejected,
     },
+    sharedEvents: app.metrics.sharedEvents,
     now: deps.now,
   });
   app.addHook('onClose', async () => trimmer.close());
@@ -113,6 +116,7 @@ export async function buildApp(config: Config, deps: AppDeps) {
       rateLimitHook({ max: config.auth.rateLimit.max, windowMs: config.auth.rateLimit.window }),
     );
     await api.register(usersRoutes);
+    await api.register(statusRoutes);
   });
   await app.register(healthRoutes);
 

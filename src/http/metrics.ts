@@ -2,6 +2,7 @@
 import fp from 'fastify-plugin';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { ResolverEvents } from '../identity/cache/resolver.js';
+import type { SharedTierEvents } from '../identity/cache/shared-tier.js';
 
 export function createMetrics() {
   const registry = new Registry();
@@ -57,10 +58,10 @@ export function createMetrics() {
   }
   // Every spawn counts one cache outcome: the hot path adds to a plain number, and the counter
   // takes the sum when Prometheus scrapes (prom-client's collect), not a label lookup per request.
-  const pending = { hit: 0, miss: 0, refresh: 0, stale: 0, negative: 0 };
+  const pending = { hit: 0, miss: 0, refresh: 0, stale: 0, shared: 0, negative: 0 };
   new Counter({
     name: 'idmount_cache_requests_total',
-    help: 'Resolutions by cache outcome: hit, miss, refresh (hit + background refresh), stale, negative.',
+    help: 'Resolutions by cache outcome: hit, miss, refresh (hit + background refresh), stale, shared (a local miss the shared tier answered), negative.',
     labelNames: ['state'] as const,
     registers: [registry],
     collect() {
@@ -70,10 +71,46 @@ export function createMetrics() {
       }
     },
   });
+  // The shared tier is asked only on a local miss: counting there directly costs nothing that shows.
+  const counter = <L extends string>(name: string, help: string, label: L, values: readonly string[]) => {
+    const c = new Counter({ name, help, labelNames: [label] as const, registers: [registry] });
+    for (const value of values) c.inc({ [label]: value } as Record<L, string>, 0);
+    return (value: string) => c.inc({ [label]: value } as Record<L, string>);
+  };
+  const sharedReads = counter(
+    'idmount_shared_tier_reads_total',
+    'Reads of the shared cache tier on a local miss: hit, miss, refused (failed the schema), error (failed or timed out), skipped (tier down or paused after a failure).',
+    'result',
+    ['hit', 'miss', 'refused', 'error', 'skipped'],
+  );
+  const sharedWrites = counter(
+    'idmount_shared_tier_writes_total',
+    'Entries written to the shared cache tier after a directory lookup: ok, error, skipped (tier down or too many writes waiting).',
+    'result',
+    ['ok', 'error', 'skipped'],
+  );
+  const sharedRefused = counter(
+    'idmount_shared_entries_refused_total',
+    'Entries read from the shared cache tier and dropped (the directory was asked instead): schema (malformed), clock (stamped in the future), plan (policy or the plan checks refused it).',
+    'reason',
+    ['schema', 'clock', 'plan'],
+  );
+  const evictionsReceived = new Counter({
+    name: 'idmount_shared_tier_evictions_received_total',
+    help: 'Evictions made on other replicas that reached this one through the shared cache tier.',
+    registers: [registry],
+  });
+  const sharedEvents: SharedTierEvents = {
+    read: sharedReads,
+    write: sharedWrites,
+    refused: sharedRefused,
+    evictionReceived: () => evictionsReceived.inc(),
+  };
   const events: ResolverEvents = {
     cache: (state) => {
       pending[state]++;
     },
+    sharedRejected: sharedRefused,
     lookup: (result, seconds) => {
       const waiting = pendingSeconds[result];
       waiting.push(seconds);
@@ -83,11 +120,24 @@ export function createMetrics() {
   return {
     registry,
     events,
-    /** Gauges read at scrape time from live state (cache size, source health). */
+    sharedEvents,
+    /** Gauges read at scrape time from live state (cache size, source health, the shared tier). */
     observe(read: {
       cacheEntries: () => number;
       sources: () => { name: string; type: string; up: boolean }[];
+      shared?: (() => boolean) | undefined;
     }) {
+      const sharedUp = read.shared;
+      if (sharedUp !== undefined) {
+        new Gauge({
+          name: 'idmount_shared_tier_up',
+          help: '1 while the shared cache tier (Redis) answers, 0 while it is down or paused after a failure (spawns are then answered from this replica and the directory).',
+          registers: [registry],
+          collect() {
+            this.set(sharedUp() ? 1 : 0);
+          },
+        });
+      }
       new Gauge({
         name: 'idmount_cache_entries',
         help: 'Identities (and negative answers) held in this replica.',

@@ -59,12 +59,41 @@ export const ReadySchema = z
   .object({ status: z.literal('ready'), sources: z.array(SourceUpSchema) })
   .meta({ id: 'Readiness' });
 
-export const StatusSchema = z
-  .object({ sources: z.array(SourceStateSchema) })
-  .meta({ id: 'Status', description: "Each source's state in detail (users:read)." });
-
 export const HealthSchema = z.object({ status: z.literal('ok') }).meta({ id: 'Liveness' });
 
 export const CacheEvictedSchema = z
-  .object({ name: z.string(), evicted: z.boolean() })
+  .object({
+    name: z.string(),
+    evicted: z.boolean().describe('True when this replica or the shared tier held an entry for the user.'),
+    shared: z
+      .boolean()
+      .describe(
+        'True when the shared tier removed its entry and told every replica to drop theirs; false without a shared tier, or when it could not be reached (then only this replica forgot the user).',
+      ),
+  })
   .meta({ id: 'CacheEviction' });
+
+export const SharedTierStateSchema = z
+  .object({
+    state: z
+      .enum(['connecting', 'up', 'down'])
+      .describe(
+        'up: Redis answers. down: it does not (or was paused after a failure); spawns do not need it.',
+      ),
+    since: z.string().describe('When the state last changed (ISO 8601).'),
+    url: z.string().describe('The server, as configured (never with credentials).'),
+    lastError: z.string().optional().describe('The last error Redis or the connection gave.'),
+  })
+  .meta({ id: 'SharedTierState' });
+
+export const StatusSchema = z
+  .object({
+    sources: z.array(SourceStateSchema),
+    cache: z.object({
+      entries: z.number().int().describe('Identities held by this replica.'),
+      shared: SharedTierStateSchema.nullable().describe(
+        'The shared cache tier; null when none is configured.',
+      ),
+    }),
+  })
+  .meta({ id: 'Status' });

@@ -2,6 +2,7 @@
 // builders and the username check; reports its sources to the metrics; closes them with the app.
 import fp from 'fastify-plugin';
 import type { Resolver } from '../identity/cache/resolver.js';
+import type { SharedTierStatus } from '../identity/cache/shared-tier.js';
 import type { Identity, IdentitySource } from '../identity/types.js';
 import type { explainPlan, PlanOutcome } from '../plan/build.js';
 import type { SpawnPlan } from '../plan/schema.js';
@@ -10,6 +11,8 @@ import type { SpawnPlan } from '../plan/schema.js';
 export interface IdentityService {
   sources: readonly IdentitySource[];
   resolver: Resolver<PlanOutcome>;
+  /** The cache tier replicas share, when configured. */
+  shared?: { status(): SharedTierStatus } | undefined;
   plans: {
     build(identity: Identity): SpawnPlan;
     explain(identity: Identity): ReturnType<typeof explainPlan>;
@@ -30,6 +33,7 @@ export const servicePlugin = fp(
     app.metrics.observe({
       cacheEntries: service.resolver.size,
       sources: () => service.sources.map((s) => ({ name: s.name, type: s.type, up: s.health().up })),
+      shared: service.shared === undefined ? undefined : () => service.shared?.status().state === 'up',
     });
     app.decorate('identity', service);
     app.addHook('onClose', async () => {

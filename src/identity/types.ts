@@ -66,9 +66,24 @@ export interface Identity {
   notes: string[];
 }
 
+/**
+ * Agrees AD ID-mapping slices between replicas (the shared cache tier): the slice each range id
+ * gets, first writer wins, in the order asked. Throws when the agreement cannot be reached.
+ */
+export interface SliceAgreement {
+  claim(
+    scope: string,
+    maxSlices: number,
+    pinned: readonly number[],
+    requests: readonly { rangeId: string; origin: number }[],
+  ): Promise<(number | undefined)[]>;
+}
+
 /** What a source is built with besides its own config. */
 export interface SourceContext {
   log: Logger;
   /** Relative paths in a source config resolve against this (the config file's folder). */
   baseDir: string;
+  /** With a shared cache tier: where AD ID-mapping slices are agreed. */
+  slices?: SliceAgreement | undefined;
 }

@@ -6,7 +6,11 @@ import { RuleTraceSchema, VolumeMountSchema, VolumeSchema } from '../mounts/volu
 
 export const ExplainSchema = z
   .object({
-    cache: z.enum(['hit', 'miss', 'stale', 'refresh']).describe('How the identity was obtained this time.'),
+    cache: z
+      .enum(['hit', 'miss', 'stale', 'refresh', 'shared'])
+      .describe(
+        "How the identity was obtained this time; shared: from the cache tier all replicas share (another replica's lookup).",
+      ),
     sources: z
       .array(z.object({ source: z.string(), result: z.string() }))
       .describe('Each source asked, in order, and what it said.'),

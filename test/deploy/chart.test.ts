@@ -133,6 +133,11 @@ describe(`rendered objects against the Kubernetes ${KUBERNETES_VERSION} API sche
       ],
       why: 'autoscaling and the ServiceMonitor are on',
     },
+    {
+      name: 'shared-cache',
+      kinds: ['ConfigMap', 'Deployment', 'NetworkPolicy', 'PodDisruptionBudget', 'Service', 'ServiceAccount'],
+      why: 'the shared tier and the directory both use Secrets the site manages',
+    },
   ];
   it.each(cases)(
     'ci/$name-values.yaml renders exactly its objects ($why), each valid',
@@ -174,6 +179,7 @@ describe('the config the chart renders is one the service accepts', () => {
         const objects = objectsOf(name);
         const text = (find(objects, 'ConfigMap').data['config.yaml'] as string)
           .replaceAll('/etc/idmount/secrets/', `${dir}/secrets/`)
+          .replaceAll('/etc/idmount/shared-cache/', `${dir}/secrets/`)
           .replaceAll('/etc/idmount/config/', `${dir}/config/`);
         mkdirSync(join(dir, 'secrets'));
         for (const [, file] of text.matchAll(/\/secrets\/([\w.-]+)/g)) {
@@ -310,10 +316,33 @@ describe('NetworkPolicy', () => {
       directoryPorts: [636, 3269],
       directoryPeers: undefined,
     },
+    {
+      name: 'shared-cache',
+      why: 'ldaps 636 to any destination, and the Redis port of sharedCache.url only to the Redis pods',
+      hub: {
+        podSelector: {
+          matchLabels: { 'app.kubernetes.io/component': 'hub', 'app.kubernetes.io/instance': 'jhub' },
+        },
+      },
+      extraPeers: 0,
+      directoryPorts: [636],
+      directoryPeers: undefined,
+      more: [
+        {
+          ports: [{ port: 6380, protocol: 'TCP' }],
+          to: [
+            {
+              namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'redis' } },
+              podSelector: { matchLabels: { 'app.kubernetes.io/name': 'redis' } },
+            },
+          ],
+        },
+      ],
+    },
   ];
   it.each(cases)(
     'ci/$name-values.yaml: $why',
-    ({ name, hub, extraPeers, directoryPorts, directoryPeers }) => {
+    ({ name, hub, extraPeers, directoryPorts, directoryPeers, more }) => {
       const policy = find(objectsOf(name), 'NetworkPolicy').spec;
       expect(policy.policyTypes).toEqual(['Ingress', 'Egress']);
       expect(policy.ingress).toHaveLength(1);
@@ -334,7 +363,7 @@ describe('NetworkPolicy', () => {
         expect(directories.ports).toEqual(directoryPorts.map((port) => ({ port, protocol: 'TCP' })));
         expect(directories.to).toEqual(directoryPeers);
       }
-      expect(rest).toEqual([]);
+      expect(rest).toEqual(more ?? []);
     },
   );
 
@@ -408,6 +437,81 @@ describe('checksum annotations roll the pods when config or secrets change', () 
       expect(after['checksum/secret'] !== before['checksum/secret']).toBe(secret);
     },
   );
+});
+
+describe('the shared cache tier', () => {
+  it("mounts sharedCache.existingSecret read-only, apart from `secrets`, where the config's cache.shared points", () => {
+    const objects = objectsOf('shared-cache');
+    const pod = find(objects, 'Deployment').spec.template.spec;
+    expect(pod.volumes).toContainEqual({
+      name: 'shared-cache',
+      secret: { secretName: 'idmount-redis', defaultMode: 0o440 },
+    });
+    expect(pod.containers[0].volumeMounts).toContainEqual({
+      name: 'shared-cache',
+      mountPath: '/etc/idmount/shared-cache',
+      readOnly: true,
+    });
+    expect(YAML.parse(find(objects, 'ConfigMap').data['config.yaml']).cache.shared).toEqual({
+      url: 'rediss://redis-master.redis.svc:6380/0',
+      keyPrefix: 'idmount:',
+      passwordFile: '/etc/idmount/shared-cache/password',
+      tls: { caFile: '/etc/idmount/shared-cache/ca.pem' },
+    });
+  });
+
+  it('without a Secret, connects without AUTH; the port defaults to 6379; the key prefix follows the release', async () => {
+    const objects = await renderChart(
+      [ciFile('default')],
+      { 'sharedCache.url': 'redis://redis.cache.svc' },
+      'hub2',
+    );
+    expect(YAML.parse(find(objects, 'ConfigMap').data['config.yaml']).cache.shared).toEqual({
+      url: 'redis://redis.cache.svc',
+      keyPrefix: 'hub2-idmount:',
+    });
+    expect(find(objects, 'NetworkPolicy').spec.egress).toContainEqual({
+      ports: [{ port: 6379, protocol: 'TCP' }],
+    });
+    expect(
+      find(objects, 'Deployment').spec.template.spec.volumes.map((v: { name: string }) => v.name),
+    ).not.toContain('shared-cache');
+  });
+
+  it('rolls the pods when the shared tier Secret changes (its name; its content through lookup on upgrade)', async () => {
+    const annotations = async (secret: string) =>
+      find(
+        await renderChart([ciFile('shared-cache')], { 'sharedCache.existingSecret': secret }),
+        'Deployment',
+      ).spec.template.metadata.annotations as Record<string, string>;
+    const [one, two] = [await annotations('redis-a'), await annotations('redis-b')];
+    expect(one['checksum/shared-cache-secret']).toMatch(/^[0-9a-f]{64}$/);
+    expect(one['checksum/shared-cache-secret']).not.toBe(two['checksum/shared-cache-secret']);
+    expect(one['checksum/secret']).toBe(two['checksum/secret']);
+  });
+
+  const refusals = [
+    {
+      why: 'the tier set both in sharedCache and in config.cache.shared',
+      setJson: { 'config.cache': { shared: { url: 'redis://other:6379' } } },
+      message: /sharedCache\.url: the config has cache\.shared too/,
+    },
+    {
+      why: 'a CA for a plain redis:// url',
+      setJson: { 'sharedCache.url': 'redis://redis.redis.svc:6379' },
+      message: /sharedCache\.caKey: a CA is only used with TLS/,
+    },
+    {
+      why: 'a url with a password in it (the schema refuses it: use existingSecret)',
+      setJson: { 'sharedCache.url': 'redis://:hunter2@redis.redis.svc:6379' },
+      message: /sharedCache\.url|\/sharedCache\/url/,
+    },
+  ];
+  it.each(refusals)('fails with the key to fix: $why', async ({ setJson, message }) => {
+    const result = await renderChartRaw([ciFile('shared-cache')], setJson);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toMatch(message);
+  });
 });
 
 describe('replicas, autoscaling and the disruption budget', () => {
@@ -532,6 +636,15 @@ describe('NOTES.txt', () => {
       );
     },
   );
+
+  it('says what a second replica does not share without sharedCache, and what it shares with it', async () => {
+    const alone = await renderNotes([ciFile('default')], 'idmount', 'identity');
+    expect(alone).toMatch(/Each of the 2 replicas caches alone/);
+    expect(alone).toMatch(/evicts only on the replica the\s+Service picked/);
+    const shared = await renderNotes([ciFile('shared-cache')], 'idmount', 'identity');
+    expect(shared).toMatch(/The replicas share a cache tier on rediss:\/\/redis-master\.redis\.svc:6380\/0/);
+    expect(shared).not.toMatch(/caches alone/);
+  });
 
   it('the render-extra-config step it prints is accepted by the CLI and targets the Service', async () => {
     const notes = await renderNotes([ciFile('keycloak')], 'idmount', 'identity');

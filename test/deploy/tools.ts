@@ -15,7 +15,7 @@ const run = promisify(execFile);
 export const KUBERNETES_VERSION = '1.37';
 
 export const CHART_DIR = resolve(import.meta.dirname, '../../helm-chart/idmount');
-export const CI_VALUES = ['default', 'ldap', 'keycloak', 'ha'].map((name) => ({
+export const CI_VALUES = ['default', 'ldap', 'keycloak', 'ha', 'shared-cache'].map((name) => ({
   name,
   file: join(CHART_DIR, 'ci', `${name}-values.yaml`),
 }));

@@ -76,7 +76,40 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- $_ := set $server "host" "0.0.0.0" }}
 {{- $_ := set $server "port" (include "idmount.containerPort" . | int) }}
 {{- $_ := set $config "server" $server }}
+{{- with .Values.sharedCache.url }}
+{{- $cache := get $config "cache" | default dict }}
+{{- if hasKey $cache "shared" }}
+{{- fail "\n\nsharedCache.url: the config has cache.shared too; set the shared tier in one place (sharedCache, so the chart mounts its Secret and opens its port)." }}
+{{- end }}
+{{- $shared := dict "url" . "keyPrefix" ($.Values.sharedCache.keyPrefix | default (printf "%s:" (include "idmount.fullname" $))) }}
+{{- with $.Values.sharedCache.username }}{{ $_ := set $shared "username" . }}{{ end }}
+{{- if $.Values.sharedCache.existingSecret }}
+{{- $_ := set $shared "passwordFile" (printf "%s/%s" (include "idmount.sharedCacheMountPath" $) $.Values.sharedCache.passwordKey) }}
+{{- end }}
+{{- with $.Values.sharedCache.caKey }}
+{{- if not $.Values.sharedCache.existingSecret }}
+{{- fail "\n\nsharedCache.caKey: names a key of sharedCache.existingSecret; set that Secret too." }}
+{{- end }}
+{{- if not (hasPrefix "rediss://" $.Values.sharedCache.url) }}
+{{- fail "\n\nsharedCache.caKey: a CA is only used with TLS; use a rediss:// url." }}
+{{- end }}
+{{- $_ := set $shared "tls" (dict "caFile" (printf "%s/%s" (include "idmount.sharedCacheMountPath" $) .)) }}
+{{- end }}
+{{- $_ := set $cache "shared" $shared }}
+{{- $_ := set $config "cache" $cache }}
+{{- end }}
 {{- toYaml $config }}
+{{- end }}
+
+{{- /* Where sharedCache.existingSecret's keys appear as files. */}}
+{{- define "idmount.sharedCacheMountPath" -}}
+/etc/idmount/shared-cache
+{{- end }}
+
+{{- /* The port of sharedCache.url (6379 unless the URL names one). */}}
+{{- define "idmount.sharedCachePort" -}}
+{{- $host := (urlParse .Values.sharedCache.url).host }}
+{{- regexFind ":[0-9]+$" $host | trimPrefix ":" | default "6379" }}
 {{- end }}
 
 {{- /*

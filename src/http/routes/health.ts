@@ -1,9 +1,9 @@
 // Probes and metrics for Kubernetes, and the sources' detailed state for admins. Readiness means
 // "able to serve": it does not fail when a directory is down, because cached users must keep
 // spawning on every replica; it shows only whether each source is up — the details (bind DNs,
-// error texts) are behind users:read at /status.
+// error texts) are behind users:read at /status (./status.ts).
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { HealthSchema, ProblemSchema, ReadySchema, StatusSchema } from '../schemas.js';
+import { HealthSchema, ReadySchema } from '../schemas.js';
 
 export const healthRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
@@ -24,26 +24,6 @@ export const healthRoutes: FastifyPluginAsyncZod = async (app) => {
     async () => ({
       status: 'ready' as const,
       sources: app.identity.sources.map((s) => ({ name: s.name, type: s.type, up: s.health().up })),
-    }),
-  );
-
-  app.get(
-    '/status',
-    {
-      onRequest: app.requireScope('users:read'),
-      schema: {
-        tags: ['health'],
-        summary: "Each directory source's state, since when, and its last error.",
-        security: [{ bearer: [] }],
-        response: {
-          200: StatusSchema,
-          401: { content: { 'application/problem+json': { schema: ProblemSchema } } },
-          403: { content: { 'application/problem+json': { schema: ProblemSchema } } },
-        },
-      },
-    },
-    async () => ({
-      sources: app.identity.sources.map((s) => ({ name: s.name, type: s.type, ...s.health() })),
     }),
   );
 

@@ -131,7 +131,8 @@ export const usersRoutes: FastifyPluginAsyncZod = async (app) => {
       onRequest: app.requireScope('cache:write'),
       schema: {
         tags: ['users'],
-        summary: "Forget a user's cached identity so the next request asks the directory.",
+        summary:
+          "Forget a user's cached identity on every replica (through the shared tier, when there is one), so the next request asks the directory.",
         security: [{ bearer: [] }],
         params: UsernameParams,
         response: { 200: CacheEvictedSchema, ...errors(400, 401, 403, 429) },
@@ -141,7 +142,7 @@ export const usersRoutes: FastifyPluginAsyncZod = async (app) => {
       const { name } = request.params;
       checkUsername(name);
       request.log.info({ audit: true, caller: request.principal?.name, user: name }, 'cache eviction');
-      return { name, evicted: resolver.evict(name) };
+      return { name, ...(await resolver.evict(name)) };
     },
   );
 };

@@ -2,7 +2,8 @@
 // per name (100 concurrent misses for one user are one directory round trip), and stale-if-error
 // while a source is down. What is derived from an identity (the spawn plan's body) is computed once
 // per cache fill by `derive` and kept for the `planEntries` most recently used users, so a cached
-// spawn is two map lookups and a write.
+// spawn is two map lookups and a write. With a shared tier (other replicas' entries), a local miss
+// reads it before the directory, and an entry from it is used only after `derive` accepted it.
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import { IdmountError, userNotFound } from '../../errors.js';
@@ -11,9 +12,10 @@ import type { Identity } from '../types.js';
 import { foldName } from '../values.js';
 import type { CacheConfig } from './config.js';
 import { internAttempts, internOrigin, type Origin, pack, unpack } from './packing.js';
-import type { IdentityStore, StoredEntry } from './store.js';
+import type { IdentityStore, SharedStore, StoredEntry } from './store.js';
 
-export type CacheState = 'hit' | 'miss' | 'stale' | 'refresh';
+/** `shared`: a local miss answered by the shared tier (another replica asked the directory). */
+export type CacheState = 'hit' | 'miss' | 'stale' | 'refresh' | 'shared';
 
 export interface Resolution<D> {
   /** Unpacked on first access: the cached-spawn path never needs it. */
@@ -27,6 +29,8 @@ export interface Resolution<D> {
 export interface ResolverEvents {
   cache(state: CacheState | 'negative'): void;
   lookup(result: LookupResult, seconds: number): void;
+  /** An entry from the shared tier was dropped: stamped in the future, or its plan was refused. */
+  sharedRejected?(reason: 'clock' | 'plan'): void;
 }
 
 export interface ResolverOptions<D> {
@@ -37,22 +41,33 @@ export interface ResolverOptions<D> {
   log: Logger;
   events?: ResolverEvents | undefined;
   now?: (() => number) | undefined;
+  /** The tier all replicas share, read on a local miss before the directory. */
+  shared?: SharedStore | undefined;
+  /** Whether a derivation may be served from a shared entry (and shared): a refused plan is not. */
+  usable?: ((derived: D) => boolean) | undefined;
 }
 
 type Found = StoredEntry & { kind: 'found' };
 
-/** A lookup's entry, with what was derived from it (a miss answers with both). */
-type Fill<D> = { entry: StoredEntry; derived?: D; identityName?: string };
+/** A lookup's entry, with what was derived from it (a miss answers with both), and who gave it. */
+type Fill<D> = { entry: StoredEntry; derived?: D; from: 'directory' | 'shared'; identityName?: string };
+
+/** A fill under way; `forgotten` once the user was evicted meanwhile, so its answer is not kept. */
+type Flight<D> = { promise: Promise<Fill<D>>; forgotten: boolean };
+
+/** How far ahead of this replica's clock another replica's may be; an entry beyond it is refused. */
+const CLOCK_SKEW_MS = 5_000;
 
 export function createResolver<D>(options: ResolverOptions<D>) {
-  const { chain, store, cache: limits, derive, log, events } = options;
+  const { chain, store, cache: limits, derive, log, events, shared } = options;
+  const usable = options.usable ?? (() => true);
   const now = options.now ?? Date.now;
   const derivations = new LRUCache<string, { fetchedAt: number; value: D }>({ max: limits.planEntries });
-  const inFlight = new Map<string, Promise<Fill<D>>>();
+  const inFlight = new Map<string, Flight<D>>();
   // The cache key of a requested name: folded when every source folds case (values.foldName).
   const keyOf = chain.foldsCase ? foldName : (name: string) => name;
   // Keys whose identity is named otherwise (another case, a second uid value of the entry), by the
-  // identity's folded name: evicting a user evicts every key that answers with that user.
+  // identity's folded name: forgetting a user forgets every key that answers with that user.
   const aliases = new LRUCache<string, Set<string>>({ max: limits.maxEntries });
   const remember = (key: string, identityName: string) => {
     if (key === identityName) return;
@@ -63,6 +78,12 @@ export function createResolver<D>(options: ResolverOptions<D>) {
       aliases.set(folded, keys);
     }
     keys.add(key);
+  };
+  /** Every key that may hold `name`: as given, folded, and the keys that answered with it. */
+  const keysOf = (name: string) => {
+    const keys = new Set([name, keyOf(name), ...(aliases.get(foldName(name)) ?? [])]);
+    aliases.delete(foldName(name));
+    return [...keys];
   };
 
   /** The derivation of a cached identity: kept, or rebuilt from it (`identity` when just fetched). */
@@ -76,7 +97,50 @@ export function createResolver<D>(options: ResolverOptions<D>) {
     return value;
   }
 
-  async function fill(name: string): Promise<Fill<D>> {
+  const refuse = (name: string, reason: 'clock' | 'plan', detail: unknown): undefined => {
+    events?.sharedRejected?.(reason);
+    log.warn({ user: name, reason, detail }, 'shared cache entry refused; asking the directory');
+    return undefined;
+  };
+
+  /**
+   * The shared tier's entry when it may answer instead of the directory (younger than `freshFor`),
+   * after the same checks as a directory answer. One too old to answer with but within the stale
+   * horizon is kept locally: a directory outage may need it (last-known-good across restarts).
+   */
+  async function fromShared(
+    shared: SharedStore,
+    name: string,
+    freshFor: number,
+  ): Promise<Fill<D> | undefined> {
+    const entry = await shared.get(name);
+    if (entry === undefined) return undefined;
+    if (entry.fetchedAt > now() + CLOCK_SKEW_MS) return refuse(name, 'clock', entry.fetchedAt);
+    const fresh = age(entry) < (entry.kind === 'found' ? freshFor : limits.negativeTtl);
+    if (entry.kind === 'missing') return fresh ? { entry, from: 'shared' } : undefined;
+    if (!fresh && age(entry) >= limits.ttl + limits.staleIfError) return undefined;
+    let derived: D;
+    try {
+      derived = derive(unpack(entry.identity, entry.origin));
+    } catch (err) {
+      return refuse(name, 'plan', (err as Error).message);
+    }
+    if (!usable(derived)) return refuse(name, 'plan', (derived as { error?: unknown }).error ?? derived);
+    if (fresh) {
+      derivations.set(name, { fetchedAt: entry.fetchedAt, value: derived });
+      return { entry, derived, from: 'shared' };
+    }
+    const local = store.get(name);
+    if (local === undefined || local.fetchedAt < entry.fetchedAt) {
+      store.set(name, entry);
+      derivations.set(name, { fetchedAt: entry.fetchedAt, value: derived });
+    }
+    return undefined;
+  }
+
+  async function fill(name: string, freshFor: number): Promise<Fill<D>> {
+    const remote = shared === undefined ? undefined : await fromShared(shared, name, freshFor);
+    if (remote !== undefined) return remote;
     const started = performance.now();
     const elapsed = () => (performance.now() - started) / 1000;
     let answer: Awaited<ReturnType<Chain['ask']>>;
@@ -91,7 +155,7 @@ export function createResolver<D>(options: ResolverOptions<D>) {
     const { identity } = answer;
     if (identity === null) {
       events?.lookup('not_found', elapsed());
-      return { entry: { kind: 'missing', attempts, fetchedAt: now() } };
+      return { entry: { kind: 'missing', attempts, fetchedAt: now() }, from: 'directory' };
     }
     events?.lookup('found', elapsed());
     const entry: Found = {
@@ -101,27 +165,61 @@ export function createResolver<D>(options: ResolverOptions<D>) {
       attempts,
       fetchedAt: now(),
     };
-    return { entry, derived: derivedFor(name, entry, identity), identityName: identity.name };
+    return {
+      entry,
+      derived: derivedFor(name, entry, identity),
+      from: 'directory',
+      identityName: identity.name,
+    };
   }
 
-  function fetchOnce(name: string): Promise<Fill<D>> {
-    let pending = inFlight.get(name);
-    if (pending === undefined) {
-      pending = fill(name).then(
-        (filled) => {
-          inFlight.delete(name);
-          store.set(name, filled.entry);
-          if (filled.identityName !== undefined) remember(name, filled.identityName);
-          return filled;
-        },
-        (err: unknown) => {
-          inFlight.delete(name);
-          throw err;
-        },
-      );
-      inFlight.set(name, pending);
+  /** Keeps a fill locally and, when the directory gave it, for the other replicas. */
+  function keep(name: string, filled: Fill<D>) {
+    store.set(name, filled.entry);
+    if (filled.identityName !== undefined) remember(name, filled.identityName);
+    if (shared === undefined || filled.from === 'shared') return;
+    if (filled.entry.kind === 'missing' || usable(filled.derived as D)) shared.set(name, filled.entry);
+  }
+
+  /** One fill per name at a time; `freshFor` is how young a shared entry must be to answer it. */
+  function fetchOnce(name: string, freshFor = limits.ttl): Promise<Fill<D>> {
+    const pending = inFlight.get(name);
+    if (pending !== undefined) return pending.promise;
+    const flight: Flight<D> = { forgotten: false, promise: undefined as unknown as Promise<Fill<D>> };
+    const done = () => {
+      if (inFlight.get(name) === flight) inFlight.delete(name);
+    };
+    flight.promise = fill(name, freshFor).then(
+      (filled) => {
+        done();
+        if (!flight.forgotten) keep(name, filled);
+        return filled;
+      },
+      (err: unknown) => {
+        done();
+        throw err;
+      },
+    );
+    inFlight.set(name, flight);
+    return flight.promise;
+  }
+
+  /** Drops a user from this replica, including a fill under way (its answer predates the eviction). */
+  function forgetKey(key: string): boolean {
+    const flight = inFlight.get(key);
+    if (flight !== undefined) {
+      flight.forgotten = true;
+      inFlight.delete(key);
     }
-    return pending;
+    derivations.delete(key);
+    return store.delete(key);
+  }
+
+  /** Forgets a user under every key that answers with it (its other spellings and names too). */
+  function forget(name: string): boolean {
+    let forgotten = false;
+    for (const key of keysOf(name)) if (forgetKey(key)) forgotten = true;
+    return forgotten;
   }
 
   const age = (entry: StoredEntry) => now() - entry.fetchedAt;
@@ -158,7 +256,8 @@ export function createResolver<D>(options: ResolverOptions<D>) {
       age(entry) >= fresh * limits.refreshAhead &&
       !inFlight.has(name)
     ) {
-      fetchOnce(name).catch((err) =>
+      // A refresh takes another replica's entry only when it is young enough not to need one itself.
+      fetchOnce(name, fresh * limits.refreshAhead).catch((err) =>
         log.warn({ err, user: name }, 'refresh-ahead failed; serving cached identity'),
       );
       return answer(entry, name, 'refresh');
@@ -170,7 +269,7 @@ export function createResolver<D>(options: ResolverOptions<D>) {
   async function lookup(name: string): Promise<Resolution<D>> {
     try {
       const filled = await fetchOnce(name);
-      return answer(filled.entry, name, 'miss', false, filled.derived);
+      return answer(filled.entry, name, filled.from === 'shared' ? 'shared' : 'miss', false, filled.derived);
     } catch (err) {
       const retained = store.get(name);
       const servable = retained !== undefined && age(retained) < limits.ttl + limits.staleIfError;
@@ -197,19 +296,17 @@ export function createResolver<D>(options: ResolverOptions<D>) {
     cached: (name: string) => cached(keyOf(name)),
     lookup: (name: string) => lookup(keyOf(name)),
     /**
-     * Forgets a user (DELETE /users/{name}/cache) under every key that answers with it: the name as
-     * given and folded, other spellings and the entry's other names; true when something was cached.
+     * Forgets a user everywhere (DELETE /users/{name}/cache): here, in the shared tier, and (through
+     * it) on every replica. `evicted`: something was cached; `shared`: the tier was reached.
      */
-    evict: (name: string) => {
-      const keys = new Set([name, keyOf(name), ...(aliases.get(foldName(name)) ?? [])]);
-      aliases.delete(foldName(name));
-      let evicted = false;
-      for (const key of keys) {
-        derivations.delete(key);
-        if (store.delete(key)) evicted = true;
-      }
-      return evicted;
+    async evict(name: string): Promise<{ evicted: boolean; shared: boolean }> {
+      const local = forget(name);
+      if (shared === undefined) return { evicted: local, shared: false };
+      const remote = await shared.delete(keyOf(name));
+      return { evicted: local || remote.removed, shared: remote.reached };
     },
+    /** Forgets a user on this replica only (another replica's eviction, told through the tier). */
+    forget,
     size: () => store.size(),
   };
 }

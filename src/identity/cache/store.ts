@@ -1,7 +1,8 @@
 // Where the cache keeps its entries: the store interface the cache rules (./resolver.ts) use, and
 // the in-process store behind it. An entry is packed (./packing.ts) and carries its fetch time;
-// freshness is the rules' business, not the store's. A shared store (one for all replicas) fits
-// behind the same interface: it holds the same entries, read back through the same checks.
+// freshness is the rules' business, not the store's. The shared tier (./shared-tier.ts) holds the
+// same entries for all replicas behind `SharedStore`; it is asynchronous and may fail, so it is a
+// second interface rather than another IdentityStore.
 import { LRUCache } from 'lru-cache';
 import type { SourceAttempt } from '../chain.js';
 import type { Origin } from './packing.js';
@@ -23,6 +24,19 @@ export interface IdentityStore {
   /** True when something was stored. */
   delete(key: string): boolean;
   size(): number;
+}
+
+/**
+ * The store every replica shares, behind each replica's own. It never throws and never waits
+ * longer than its command timeout: an entry it cannot read is simply not there.
+ */
+export interface SharedStore {
+  /** The entry another replica (or this one, before a restart) stored, schema-checked. */
+  get(key: string): Promise<StoredEntry | undefined>;
+  /** Stores an entry for the others, in the background. */
+  set(key: string, entry: StoredEntry): void;
+  /** Removes the entry and tells every replica to drop theirs; `reached` is false when it could not. */
+  delete(key: string): Promise<{ removed: boolean; reached: boolean }>;
 }
 
 /**

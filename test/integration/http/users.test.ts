@@ -145,13 +145,13 @@ describe('spawn plan for a demo user', () => {
       headers: bearer(TOKENS.ops),
     });
     expect(del.statusCode).toBe(200);
-    expect(del.json()).toEqual({ name: 'carol', evicted: true });
+    expect(del.json()).toEqual({ name: 'carol', evicted: true, shared: false });
     const again = await app.inject({
       method: 'DELETE',
       url: '/users/carol/cache',
       headers: bearer(TOKENS.ops),
     });
-    expect(again.json()).toEqual({ name: 'carol', evicted: false });
+    expect(again.json()).toEqual({ name: 'carol', evicted: false, shared: false });
     const next = await app.inject({ url: '/users/carol/spawn-plan', headers: bearer(TOKENS.hub) });
     expect(next.headers['x-idmount-cache']).toBe('miss');
   });

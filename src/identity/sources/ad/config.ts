@@ -63,6 +63,12 @@ const IdMappingSchema = z
       .describe(
         'Must equal sssd.conf ldap_idmap_default_domain_sid when that is set (that domain gets slice 0).',
       ),
+    slices: z
+      .record(z.string(), z.number().int().min(0))
+      .default({})
+      .describe(
+        'Slices pinned to ID-mapping ranges: "<domain SID>" (its primary range) or "<domain SID>-<first RID>" (a secondary range, first RID a multiple of rangeSize) → slice number. SSSD moves a range whose hashed slice is taken to the next free one, which depends on the order domains are seen in; idmount never does that by itself: without cache.shared such a range is refused with an error naming it, and pinning it here (the same on every replica) resolves it. With cache.shared the replicas agree a slice once (first writer wins) and pins are needed only to match fixed assignments elsewhere.',
+      ),
     autoPrivateGroups: z
       .boolean()
       .default(false)
@@ -78,6 +84,25 @@ const IdMappingSchema = z
         path: ['rangeMax'],
         message: 'rangeMax must exceed rangeMin by at least rangeSize (SSSD refuses such ranges too)',
       });
+      return;
+    }
+    const maxSlices = Math.floor((value.rangeMax - value.rangeMin) / value.rangeSize);
+    const holders = new Map<number, string>();
+    if (value.defaultDomainSid !== undefined) holders.set(0, `${value.defaultDomainSid} (defaultDomainSid)`);
+    for (const [rangeId, slice] of Object.entries(value.slices)) {
+      const issue = (message: string) => ctx.addIssue({ code: 'custom', path: ['slices', rangeId], message });
+      const secondary = /^(.*)-(\d+)$/.exec(rangeId);
+      const rangeOk =
+        isDomainSid(rangeId) ||
+        (secondary !== null &&
+          isDomainSid(secondary[1] as string) &&
+          Number(secondary[2]) > 0 &&
+          Number(secondary[2]) % value.rangeSize === 0);
+      if (!rangeOk)
+        issue('expected a domain SID, or a domain SID and a first RID that is a multiple of rangeSize');
+      else if (slice >= maxSlices) issue(`slice ${slice} is beyond the id space (slices 0-${maxSlices - 1})`);
+      else if (holders.has(slice)) issue(`slice ${slice} is already pinned to ${holders.get(slice)}`);
+      holders.set(slice, rangeId);
     }
   });
 

@@ -13,6 +13,17 @@
 //   rangeSize the slice is chosen the same way from the string "<domain SID>-<f>". The first
 //   ldap_idmap_helper_table_size of them are chosen when the domain is added, the others when a
 //   SID first needs them; a secondary slice that collides with an assigned one fails to map, as in SSSD.
+//
+// Where idmount differs on purpose: SSSD's collision rule depends on the order in which domains
+// (and secondary ranges) are first seen, so two machines — or two replicas, or one replica before
+// and after a restart — can give the same SID different ids. idmount never lets lookup order pick
+// a slice. A range takes its own slice (the hash, or slice 0 for the default domain), or the one
+// agreed for it (`SliceBook`): pinned in the configuration (idMapping.slices), or agreed once for
+// all replicas through the shared cache tier (first writer wins, ./slices.ts). Without a shared
+// tier, a range whose own slice is taken by another domain's is refused with an error naming
+// idMapping.slices; only a domain's own primary and helper ranges, laid out in a fixed order when
+// the domain is added, move past each other as SSSD's do. `placement: 'first-seen'` keeps SSSD's
+// rule literally (the reference tests compare it with libsss_idmap).
 import { isDomainSid, splitObjectSid } from './sid.js';
 
 export interface IdMapOptions {
@@ -30,6 +41,33 @@ export interface IdMapOptions {
   defaultDomainSid?: string | undefined;
   /** ldap_idmap_default_domain (name used for the default domain SID; only matters for collisions). */
   defaultDomainName?: string | undefined;
+  /** How a slice is chosen when a range's own one is taken (see the header); default: agreed or refused. */
+  placement?: SliceBook | 'first-seen' | undefined;
+}
+
+/** The slices agreed for ranges: pinned by configuration, or through the shared cache tier. */
+export interface SliceBook {
+  /** The slice agreed for a range id (a domain SID, or "<domain SID>-<first RID>"); -1: none is left. */
+  agreed(rangeId: string): number | undefined;
+  /** The range id a slice is pinned to by configuration, if any. */
+  pinnedTo(slice: number): string | undefined;
+  /** True when a range nobody agreed on yet must be claimed through the shared tier first. */
+  readonly shared: boolean;
+}
+
+/** No agreement at all: every range takes its own slice or is refused. */
+const NOTHING_AGREED: SliceBook = { agreed: () => undefined, pinnedTo: () => undefined, shared: false };
+
+/**
+ * Thrown (on purpose not an IdMapError, so no caller mistakes it for "this SID has no id") when
+ * ranges need a slice agreed through the shared tier before the SID can be mapped; nothing was
+ * registered. ./slices.ts claims them and asks again.
+ */
+export class SliceClaimNeeded extends Error {
+  constructor(readonly requests: { rangeId: string; origin: number }[]) {
+    super(`ID-mapping slices must be agreed first for ${requests.map((r) => r.rangeId).join(', ')}`);
+    this.name = 'SliceClaimNeeded';
+  }
 }
 
 /** SSSD's defaults (sssd-ldap(5)). */
@@ -140,12 +178,14 @@ export interface IdMapping {
  */
 export class SssdIdMapper {
   private readonly opts: IdMapOptions;
-  private readonly maxSlices: number;
+  readonly maxSlices: number;
+  private readonly placement: SliceBook | 'first-seen';
   /** Newest first, like SSSD's list, so lookups visit entries in the same order. */
   private domains: MappedDomain[] = [];
 
   constructor(options: Partial<IdMapOptions> = {}) {
     this.opts = { ...SSSD_IDMAP_DEFAULTS, ...options };
+    this.placement = options.placement ?? NOTHING_AGREED;
     const { rangeMin, rangeMax, rangeSize } = this.opts;
     if (
       !(rangeSize > 0 && rangeMax > rangeMin && rangeMax - rangeMin >= rangeSize) ||
@@ -232,8 +272,54 @@ export class SssdIdMapper {
     return { slice, min, max: min + rangeSize - 1 };
   }
 
+  /** The slice a range starts from: its hash, or 0 in autorid compatibility mode. */
+  originOf(rangeId: string): number {
+    return this.opts.autoridCompat ? 0 : murmurhash3(rangeId) % this.maxSlices;
+  }
+
+  private bounds(slice: number) {
+    const min = this.opts.rangeSize * slice + this.opts.rangeMin;
+    return { slice, min, max: min + this.opts.rangeSize - 1 };
+  }
+
+  /**
+   * A range's slice without lookup order: agreed, or its own, or (without a shared tier) past the
+   * ranges in `block` only — the domain's own, laid out in a fixed order. Anything else refuses.
+   */
+  private place(book: SliceBook, rangeId: string, block: readonly Range[]) {
+    const agreed = book.agreed(rangeId);
+    if (agreed === -1)
+      throw new IdMapError('OUT_OF_SLICES', `no free ID-mapping slice is left for ${rangeId}`);
+    if (agreed !== undefined) return this.bounds(agreed);
+    const origin = this.originOf(rangeId);
+    if (book.shared) throw new SliceClaimNeeded([{ rangeId, origin }]);
+    let slice = origin;
+    for (;;) {
+      const r = this.bounds(slice);
+      if (block.some((b) => overlaps(b, r.min, r.max))) {
+        slice = slice + 1 >= this.maxSlices ? 0 : slice + 1;
+        if (slice === origin)
+          throw new IdMapError('OUT_OF_SLICES', `no free ID-mapping slice is left for ${rangeId}`);
+        continue;
+      }
+      const taken = this.domains.find((d) => overlaps(d.range, r.min, r.max));
+      const holder = taken === undefined ? book.pinnedTo(slice) : (taken.range.rangeId ?? taken.sid);
+      if (holder !== undefined && holder !== rangeId) {
+        throw new IdMapError(
+          'COLLISION',
+          `ID-mapping slice ${slice} of ${rangeId} is taken by ${holder}; SSSD would move it to the next free slice, which depends on the order the domains are seen in, so idmount refuses: pin a free slice for it on every replica with the AD source's idMapping.slices ("${rangeId}": <slice>) and the same ldap_idmap settings in sssd.conf, or configure cache.shared so the replicas agree one`,
+        );
+      }
+      return r;
+    }
+  }
+
   /** sdap_idmap_add_domain + sss_idmap_add_auto_domain_ex. */
   private addDomain(name: string, sid: string, explicitSlice: number | undefined): void {
+    if (this.placement !== 'first-seen') {
+      this.addAgreedDomain(this.placement, name, sid, explicitSlice);
+      return;
+    }
     const { slice, min, max } = this.calculateRange(sid, explicitSlice);
     if (max > this.opts.rangeMax) {
       throw new IdMapError('INVALID_CONFIG', `slice ${slice} for ${sid} ends above ldap_idmap_range_max`);
@@ -264,6 +350,55 @@ export class SssdIdMapper {
     }
     domain.helpers = helpers;
     domain.autoAddRanges = true;
+  }
+
+  /** addDomain with slices placed by `place` (agreed, or refused), never by what was seen before. */
+  private addAgreedDomain(book: SliceBook, name: string, sid: string, explicitSlice: number | undefined) {
+    const helperIds = Array.from(
+      { length: this.opts.helperTableSize },
+      (_, i) => `${sid}-${(i + 1) * this.opts.rangeSize}`,
+    );
+    if (book.shared) {
+      // Every range the domain starts with is claimed in one go, in SSSD's order.
+      const ids = explicitSlice === undefined ? [sid, ...helperIds] : helperIds;
+      const needed = ids.filter((id) => book.agreed(id) === undefined);
+      if (needed.length > 0)
+        throw new SliceClaimNeeded(needed.map((rangeId) => ({ rangeId, origin: this.originOf(rangeId) })));
+    }
+    const primary = explicitSlice === undefined ? this.place(book, sid, []) : this.bounds(explicitSlice);
+    if (primary.max > this.opts.rangeMax) {
+      throw new IdMapError(
+        'INVALID_CONFIG',
+        `slice ${primary.slice} for ${sid} ends above ldap_idmap_range_max`,
+      );
+    }
+    const domain: MappedDomain = {
+      name,
+      sid,
+      range: { min: primary.min, max: primary.max, firstRid: 0 },
+      helpers: [],
+      autoAddRanges: this.opts.helperTableSize > 0,
+      slice: primary.slice,
+    };
+    this.register(domain);
+    const block: Range[] = [domain.range];
+    for (const [i, rangeId] of helperIds.entries()) {
+      try {
+        const r = this.place(book, rangeId, block);
+        const helper = { min: r.min, max: r.max, firstRid: (i + 1) * this.opts.rangeSize, rangeId };
+        block.push(helper);
+        domain.helpers.push(helper);
+      } catch (err) {
+        if (!(err instanceof IdMapError)) throw err;
+        // As in SSSD, no helper slice left means no secondary slices at all; a refused one is
+        // skipped, and a RID in its range gets the refusal (with the key to pin) when it is mapped.
+        if (err.reason === 'OUT_OF_SLICES') {
+          domain.helpers = [];
+          domain.autoAddRanges = false;
+          return;
+        }
+      }
+    }
   }
 
   /** sss_idmap_add_domain_ex's collision check, then prepend (SSSD's list order). */
@@ -302,7 +437,11 @@ export class SssdIdMapper {
     const firstRid = Math.floor(rid / this.opts.rangeSize) * this.opts.rangeSize;
     const rangeId = `${domainSid}-${firstRid}`;
     const helper = owner.helpers.find((h) => h.rangeId === rangeId);
-    const range: Range = helper ?? { ...pick(this.calculateRange(rangeId, undefined)), firstRid, rangeId };
+    const placed = (): { min: number; max: number } =>
+      this.placement === 'first-seen'
+        ? this.calculateRange(rangeId, undefined)
+        : this.place(this.placement, rangeId, []);
+    const range: Range = helper ?? { ...pick(placed()), firstRid, rangeId };
     const spawned: MappedDomain = {
       name: owner.name,
       sid: owner.sid,

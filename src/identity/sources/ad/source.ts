@@ -10,8 +10,9 @@ import { firstText, rawValues } from '../../values.js';
 import { type GroupEntry, type GroupResolver, type LdapFlavour, toSearchBases } from '../ldap/directory.js';
 import { createLdapBackedSource } from '../ldap/source.js';
 import type { AdSourceConfig } from './config.js';
-import { IdMapError, type IdMapping, SssdIdMapper } from './idmap.js';
+import { IdMapError, type IdMapping, type SliceBook, SssdIdMapper } from './idmap.js';
 import { decodeSid, encodeSid, splitObjectSid } from './sid.js';
+import { createSliceBook, sliceScope } from './slices.js';
 
 /** LDAP_MATCHING_RULE_IN_CHAIN: the DC walks nested `member` links itself, to any depth, cycle-safe. */
 export const IN_CHAIN_RULE = '1.2.840.113556.1.4.1941';
@@ -129,7 +130,7 @@ function adGroups(config: AdSourceConfig, source: string, mapSid: (sid: string) 
   };
 }
 
-export function adFlavour(config: AdSourceConfig): LdapFlavour {
+export function adFlavour(config: AdSourceConfig, slices?: SliceBook): LdapFlavour {
   const source = config.name;
   const mode = config.idMapping.mode;
   const mapper =
@@ -142,6 +143,7 @@ export function adFlavour(config: AdSourceConfig): LdapFlavour {
           autoridCompat: config.idMapping.autoridCompat,
           helperTableSize: config.idMapping.helperTableSize,
           defaultDomainSid: config.idMapping.defaultDomainSid,
+          placement: slices,
         });
   const mapSid = (sid: string): IdMapping => {
     if (mapper === undefined) throw new IdMapError('NO_RANGE', 'ID mapping is off');
@@ -245,5 +247,19 @@ export function adFlavour(config: AdSourceConfig): LdapFlavour {
 }
 
 export function createAdSource(config: AdSourceConfig, ctx: SourceContext): IdentitySource {
-  return createLdapBackedSource(config.name, 'ad', config, adFlavour(config), ctx.log);
+  const idMapping = config.idMapping;
+  const pins = new Map(Object.entries(idMapping.slices));
+  if (idMapping.defaultDomainSid !== undefined) pins.set(idMapping.defaultDomainSid, 0);
+  const slices = createSliceBook({
+    pins,
+    agreement: idMapping.mode === 'off' ? undefined : ctx.slices,
+    scope: sliceScope(config.name, idMapping),
+    maxSlices: Math.floor((idMapping.rangeMax - idMapping.rangeMin) / idMapping.rangeSize),
+  });
+  const source = createLdapBackedSource(config.name, 'ad', config, adFlavour(config, slices.book), ctx.log);
+  if (!slices.book.shared) return source;
+  return {
+    ...source,
+    lookup: (username) => slices.withAgreedSlices(config.name, () => source.lookup(username)),
+  };
 }

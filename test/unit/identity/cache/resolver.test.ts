@@ -4,8 +4,13 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { IdmountError, sourceUnavailable } from '../../../../src/errors.js';
+import { pack } from '../../../../src/identity/cache/packing.js';
 import { createResolver } from '../../../../src/identity/cache/resolver.js';
-import { createMemoryStore } from '../../../../src/identity/cache/store.js';
+import {
+  createMemoryStore,
+  type SharedStore,
+  type StoredEntry,
+} from '../../../../src/identity/cache/store.js';
 import { createChain } from '../../../../src/identity/chain.js';
 import type { DirectoryRecord, IdentitySource } from '../../../../src/identity/types.js';
 
@@ -30,6 +35,39 @@ function scriptedSource(name = 'scripted') {
   return { source, state, users };
 }
 
+/**
+ * A fake shared tier (a Map behind the SharedStore interface), standing in for Redis, which the
+ * integration tests in test/integration/redis use for real; `reachable` false is a Redis that is down.
+ */
+function fakeSharedStore() {
+  const entries = new Map<string, StoredEntry>();
+  const state = { reads: 0, writes: 0, reachable: true };
+  const store: SharedStore = {
+    async get(key) {
+      state.reads += 1;
+      return state.reachable ? entries.get(key) : undefined;
+    },
+    set(key, entry) {
+      state.writes += 1;
+      if (state.reachable) entries.set(key, entry);
+    },
+    async delete(key) {
+      if (!state.reachable) return { removed: false, reached: false };
+      return { removed: entries.delete(key), reached: true };
+    },
+  };
+  return { store, entries, state };
+}
+
+/** What another replica would have stored for a user `fetchedAt`. */
+const foundEntry = (uid: number, fetchedAt: number, name = 'alice'): StoredEntry => ({
+  kind: 'found',
+  identity: pack({ name, uid, gid: 20001, groups: [], origin: {} as never, notes: [] }),
+  origin: { uid: 'scripted', gid: 'scripted', home: undefined, gecos: undefined, groups: 'scripted' },
+  attempts: [{ source: 'scripted', result: 'found' }],
+  fetchedAt,
+});
+
 function setup(
   cache: Partial<{
     ttl: number;
@@ -39,10 +77,12 @@ function setup(
     maxEntries: number;
     maxNegativeEntries: number;
   }> = {},
+  shared?: SharedStore,
 ) {
   const scripted = scriptedSource();
   const clock = { now: 1_000_000 };
   let derivations = 0;
+  const refused: string[] = [];
   const limits = {
     ttl: 60_000,
     negativeTtl: 10_000,
@@ -64,8 +104,12 @@ function setup(
     },
     log: pino({ level: 'silent' }),
     now: () => clock.now,
+    shared,
+    // As the plan's policy would: uid 0 (and anything below 1000) gets no plan.
+    usable: (uid) => uid >= 1000,
+    events: { cache: () => {}, lookup: () => {}, sharedRejected: (reason) => refused.push(reason) },
   });
-  return { resolver, clock, ...scripted, derivations: () => derivations };
+  return { resolver, clock, ...scripted, derivations: () => derivations, refused };
 }
 
 const codeOf = async (promise: Promise<unknown>) =>
@@ -225,8 +269,8 @@ describe('resolver cache', () => {
   it('forgets a user on evict', async () => {
     const { resolver, state } = setup();
     await resolver.resolve('alice');
-    expect(resolver.evict('alice')).toBe(true);
-    expect(resolver.evict('alice')).toBe(false);
+    expect(await resolver.evict('alice')).toEqual({ evicted: true, shared: false });
+    expect(await resolver.evict('alice')).toEqual({ evicted: false, shared: false });
     await resolver.resolve('alice');
     expect(state.lookups).toBe(2);
   });
@@ -237,7 +281,7 @@ describe('resolver cache', () => {
     users.set('alice-alias', { name: 'alice', uid: 20001, gid: 20001, groups: [] });
     await resolver.resolve('alice');
     await resolver.resolve('alice-alias');
-    expect(resolver.evict('alice')).toBe(true);
+    expect((await resolver.evict('alice')).evicted).toBe(true);
     expect((await resolver.resolve('alice-alias')).cache).toBe('miss');
     expect(state.lookups).toBe(3);
   });
@@ -274,7 +318,7 @@ describe('cache keys and case', () => {
     await resolver.resolve('Alice');
     expect((await resolver.resolve('ALICE')).cache).toBe('hit');
     expect(state.lookups).toBe(1);
-    expect(resolver.evict('alice')).toBe(true);
+    expect((await resolver.evict('alice')).evicted).toBe(true);
     expect((await resolver.resolve('Alice')).cache).toBe('miss');
   });
 
@@ -282,7 +326,123 @@ describe('cache keys and case', () => {
     const { resolver } = folding(false);
     await resolver.resolve('alice');
     await expect(resolver.resolve('Alice')).rejects.toMatchObject({ code: 'USER_NOT_FOUND' });
-    expect(resolver.evict('alice')).toBe(true);
+    expect((await resolver.evict('alice')).evicted).toBe(true);
+  });
+});
+
+describe('resolver with a shared tier', () => {
+  it('answers a local miss from a fresh shared entry, without the directory, then from memory', async () => {
+    const shared = fakeSharedStore();
+    const { resolver, clock, state } = setup({}, shared.store);
+    shared.entries.set('alice', foundEntry(20050, clock.now - 10_000));
+    expect(await resolver.resolve('alice')).toMatchObject({ cache: 'shared', stale: false });
+    expect((await resolver.resolve('alice')).cache).toBe('hit');
+    expect(state.lookups).toBe(0);
+    // The TTL counts from the directory lookup another replica made, not from this copy.
+    clock.now += 50_000;
+    expect((await resolver.resolve('alice')).cache).toBe('miss');
+    expect(state.lookups).toBe(1);
+  });
+
+  it('writes what the directory answers (found and not found) for the other replicas', async () => {
+    const shared = fakeSharedStore();
+    const { resolver } = setup({}, shared.store);
+    await resolver.resolve('alice');
+    await codeOf(resolver.resolve('nobody'));
+    expect(shared.entries.get('alice')).toMatchObject({ kind: 'found' });
+    expect(shared.entries.get('nobody')).toMatchObject({ kind: 'missing' });
+  });
+
+  it.each([
+    { sentence: 'a plan policy refuses (uid 0)', entry: () => foundEntry(0, 1_000_000), reason: 'plan' },
+    {
+      sentence: 'a fetch time in the future',
+      entry: () => foundEntry(20050, 1_000_000 + 60_000),
+      reason: 'clock',
+    },
+  ])('drops a shared entry with $sentence, counts it, and asks the directory', async ({ entry, reason }) => {
+    const shared = fakeSharedStore();
+    const { resolver, state, refused } = setup({}, shared.store);
+    shared.entries.set('alice', entry());
+    const answer = await resolver.resolve('alice');
+    expect(answer).toMatchObject({ cache: 'miss' });
+    expect(answer.identity.uid).toBe(20001);
+    expect(state.lookups).toBe(1);
+    expect(refused).toEqual([reason]);
+    // The directory's answer replaces the refused entry.
+    expect(shared.entries.get('alice')).toMatchObject({ fetchedAt: 1_000_000 });
+  });
+
+  it('never shares an identity whose plan is refused', async () => {
+    const shared = fakeSharedStore();
+    const { resolver, users } = setup({}, shared.store);
+    users.set('root', { name: 'root', uid: 0, gid: 0, groups: [] });
+    await resolver.resolve('root');
+    expect(shared.entries.has('root')).toBe(false);
+  });
+
+  it('a restarted replica serves a shared entry past its TTL as stale while the directory is down (last-known-good)', async () => {
+    const shared = fakeSharedStore();
+    const { resolver, clock, state } = setup({}, shared.store);
+    state.down = true;
+    shared.entries.set('alice', foundEntry(20050, clock.now - 600_000));
+    const stale = await resolver.resolve('alice');
+    expect(stale).toMatchObject({ cache: 'stale', stale: true });
+    expect(stale.identity.uid).toBe(20050);
+    // A user the tier does not hold gets 503, as without a tier.
+    expect(await codeOf(resolver.resolve('bob'))).toBe('SOURCE_UNAVAILABLE');
+    // Past the stale horizon the entry is not served either.
+    shared.entries.set('carol', foundEntry(20051, clock.now - 60_000 - 3_600_000, 'carol'));
+    expect(await codeOf(resolver.resolve('carol'))).toBe('SOURCE_UNAVAILABLE');
+  });
+
+  it('answers from memory and the directory when the tier is down', async () => {
+    const shared = fakeSharedStore();
+    shared.state.reachable = false;
+    const { resolver, state } = setup({}, shared.store);
+    expect((await resolver.resolve('alice')).cache).toBe('miss');
+    expect((await resolver.resolve('alice')).cache).toBe('hit');
+    expect(state.lookups).toBe(1);
+  });
+
+  it('evicts in the tier too and says whether it reached it', async () => {
+    const shared = fakeSharedStore();
+    const { resolver, state } = setup({}, shared.store);
+    await resolver.resolve('alice');
+    expect(await resolver.evict('alice')).toEqual({ evicted: true, shared: true });
+    expect(shared.entries.has('alice')).toBe(false);
+    await resolver.resolve('alice');
+    expect(state.lookups).toBe(2);
+    shared.state.reachable = false;
+    expect(await resolver.evict('alice')).toEqual({ evicted: true, shared: false });
+  });
+
+  it('a fill under way when the user is evicted answers its callers but is not kept', async () => {
+    const shared = fakeSharedStore();
+    const { resolver, state } = setup({}, shared.store);
+    state.delay = 20;
+    const pending = resolver.resolve('alice');
+    await new Promise((r) => setTimeout(r, 5));
+    resolver.forget('alice');
+    expect((await pending).identity.uid).toBe(20001);
+    expect(resolver.size()).toBe(0);
+    expect(shared.entries.has('alice')).toBe(false);
+    // The next request asks again instead of joining the forgotten fill.
+    await resolver.resolve('alice');
+    expect(state.lookups).toBe(2);
+  });
+
+  it('a refresh ahead takes a shared entry only when it is younger than the refresh point', async () => {
+    const shared = fakeSharedStore();
+    const { resolver, clock, state } = setup({ refreshAhead: 0.5 }, shared.store);
+    await resolver.resolve('alice');
+    clock.now += 40_000;
+    // Another replica refreshed 5 s ago: this one's refresh takes that, not the directory.
+    shared.entries.set('alice', foundEntry(20077, clock.now - 5_000));
+    expect((await resolver.resolve('alice')).cache).toBe('refresh');
+    await new Promise((r) => setTimeout(r, 0));
+    expect(state.lookups).toBe(1);
+    expect((await resolver.resolve('alice')).identity.uid).toBe(20077);
   });
 });
 

@@ -8,6 +8,8 @@ import {
   IdMapError,
   type IdMapOptions,
   murmurhash3,
+  type SliceBook,
+  SliceClaimNeeded,
   SssdIdMapper,
 } from '../../../../../src/identity/sources/ad/idmap.js';
 
@@ -56,7 +58,8 @@ function objectSids(domains: string[], count: number, seed: number, ridBound: nu
 }
 
 function ours(options: Partial<IdMapOptions>, sids: string[]): (number | string)[] {
-  const mapper = new SssdIdMapper(options);
+  // SSSD's own collision rule (first seen, first served), which libsss_idmap follows.
+  const mapper = new SssdIdMapper({ ...options, placement: 'first-seen' });
   return sids.map((sid) => {
     try {
       return mapper.map(sid).id;
@@ -154,5 +157,108 @@ describe('SssdIdMapper equals libsss_idmap driven like SSSD LDAP provider', () =
 
   it('refuses a range SSSD refuses (max - min smaller than the range size)', () => {
     expect(() => new SssdIdMapper({ rangeMin: 1000, rangeMax: 1500, rangeSize: 1000 })).toThrow(IdMapError);
+  });
+});
+
+describe('slices never depend on lookup order', () => {
+  // 8 slices of 1000 ids: these two domain SIDs hash to the same slice (6).
+  const tiny = { rangeMin: 10_000, rangeMax: 18_000, rangeSize: 1_000, helperTableSize: 0 };
+  const [a, b] = ['S-1-5-21-1000-2000-2', 'S-1-5-21-1000-2000-3'];
+  const pinsBook = (pins: Record<string, number>): SliceBook => {
+    const slices = new Map(Object.entries(pins).map(([id, s]) => [s, id]));
+    return { agreed: (id) => pins[id], pinnedTo: (s) => slices.get(s), shared: false };
+  };
+  const mapInOrder = (options: Partial<IdMapOptions>, order: string[]) => {
+    const mapper = new SssdIdMapper({ ...tiny, ...options });
+    const out: Record<string, number | string> = {};
+    for (const domain of order) {
+      try {
+        out[domain] = mapper.map(`${domain}-500`).id;
+      } catch (err) {
+        if (!(err instanceof IdMapError)) throw err;
+        out[domain] = err.message;
+      }
+    }
+    return out;
+  };
+
+  it("SSSD's own rule (first seen, first served) gives one SID different ids in different orders", () => {
+    const ab = mapInOrder({ placement: 'first-seen' }, [a, b]);
+    const ba = mapInOrder({ placement: 'first-seen' }, [b, a]);
+    expect(murmurhash3(a) % 8).toBe(murmurhash3(b) % 8);
+    expect(ab[a]).not.toBe(ba[a]);
+  });
+
+  it('without an agreement the later of two colliding domains is refused, naming idMapping.slices; no SID gets two ids', () => {
+    const ab = mapInOrder({}, [a, b]);
+    const ba = mapInOrder({}, [b, a]);
+    expect(ab[a]).toBe(16_500);
+    expect(ba[b]).toBe(16_500);
+    for (const refused of [ab[b], ba[a]]) {
+      expect(refused).toMatch(
+        /taken by S-1-5-21-1000-2000-[23].*idMapping\.slices \("S-1-5-21-1000-2000-[23]": <slice>\)/,
+      );
+    }
+  });
+
+  it('a pinned slice settles the collision the same way in either order', () => {
+    const placement = pinsBook({ [b]: 2 });
+    expect(mapInOrder({ placement }, [a, b])).toEqual({ [a]: 16_500, [b]: 12_500 });
+    expect(mapInOrder({ placement }, [b, a])).toEqual({ [a]: 16_500, [b]: 12_500 });
+  });
+
+  it('a slice pinned to one range is never taken by another range hashing to it', () => {
+    expect(mapInOrder({ placement: pinsBook({ [b]: 6 }) }, [a, b])[a]).toMatch(
+      /taken by S-1-5-21-1000-2000-3/,
+    );
+  });
+
+  it('autorid compatibility: one domain takes slice 0 and its helpers the next ones; a second needs a pin', () => {
+    const autorid = { ...tiny, autoridCompat: true, helperTableSize: 2 };
+    const mapper = new SssdIdMapper(autorid);
+    expect(mapper.map(`${a}-500`)).toMatchObject({ id: 10_500, slice: 0 });
+    expect(mapper.map(`${a}-1500`)).toMatchObject({ id: 11_500, slice: 1, secondary: true });
+    expect(() => mapper.map(`${b}-500`)).toThrow(/taken by S-1-5-21-1000-2000-2.*idMapping\.slices/);
+    const pinned = new SssdIdMapper({ ...autorid, placement: pinsBook({ [b]: 5 }) });
+    expect(pinned.map(`${b}-500`)).toMatchObject({ id: 15_500, slice: 5 });
+    expect(pinned.map(`${a}-500`)).toMatchObject({ id: 10_500, slice: 0 });
+  });
+
+  it('with a shared tier, an unagreed range is claimed first (nothing is guessed or registered)', () => {
+    const mapper = new SssdIdMapper({
+      ...tiny,
+      helperTableSize: 1,
+      placement: { agreed: () => undefined, pinnedTo: () => undefined, shared: true },
+    });
+    let claim: unknown;
+    try {
+      mapper.map(`${a}-500`);
+    } catch (err) {
+      claim = err;
+    }
+    expect(claim).toBeInstanceOf(SliceClaimNeeded);
+    expect((claim as SliceClaimNeeded).requests).toEqual([
+      { rangeId: a, origin: 6 },
+      { rangeId: `${a}-1000`, origin: murmurhash3(`${a}-1000`) % 8 },
+    ]);
+  });
+
+  it('a domain alone maps as libsss_idmap does; a secondary range SSSD would move past another is refused', () => {
+    const options = {};
+    const input = objectSids(domainSids(1, 21), 600, 22, 40_000_000);
+    const reference = sssdReference({ options, map: input });
+    const mapper = new SssdIdMapper(options);
+    const refused: string[] = [];
+    input.forEach((sid, i) => {
+      try {
+        expect(mapper.map(sid).id, sid).toBe(reference.map[i]);
+      } catch (err) {
+        if (!(err instanceof IdMapError)) throw err;
+        if (err.reason !== 'COLLISION') expect(err.reason, sid).toBe(reference.map[i]);
+        else refused.push(sid);
+      }
+    });
+    // Secondary ranges are hashed over 10 000 slices: a collision among a few hundred is rare.
+    expect(refused.length).toBeLessThan(input.length / 20);
   });
 });
