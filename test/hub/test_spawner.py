@@ -1,12 +1,13 @@
 """The generated KubeSpawner subclass against the real JupyterHub, KubeSpawner and idmount."""
 
+import asyncio
 import json
 import logging
 import time
 import urllib.request
 
 import pytest
-from conftest import free_port, load_hub_config, render, spawn
+from conftest import free_port, load_hub_config, manifest, render, spawn
 
 pytestmark = pytest.mark.usefixtures("hub_env")
 
@@ -126,7 +127,7 @@ def test_a_profile_override_cannot_change_identity_or_idmounts_mounts(values):
     assert container["securityContext"]["runAsUser"] == 20001
     assert container["securityContext"]["runAsGroup"] == 20001
     assert container["securityContext"]["privileged"] is False
-    assert "runAsUser" not in pod["spec"]["securityContext"]
+    assert pod["spec"]["securityContext"]["runAsUser"] == 20001
     assert "fsGroup" not in pod["spec"]["securityContext"]
     assert 0 not in pod["spec"]["securityContext"]["supplementalGroups"]
     home = mounts_by_path(container)["/home/jovyan/home"]
@@ -299,3 +300,115 @@ def test_a_hub_without_its_token_fails_closed(values, monkeypatch):
     result = spawn(load_hub_config(values), "alice")
     assert result.pod is None
     assert "ask an administrator" in result.error.jupyterhub_message
+
+
+def assert_identity(pod, plan, uid=20001, gid=20001):
+    """The plan's identity on the pod and on every container: user, groups, no privilege."""
+    psc = pod["spec"]["securityContext"]
+    assert psc["runAsUser"] == uid and psc["runAsGroup"] == gid and psc["runAsNonRoot"] is True
+    assert psc["supplementalGroups"] == plan["supplementalGids"]
+    assert psc["supplementalGroupsPolicy"] == "Strict"
+    assert "fsGroup" not in psc and "fsGroupChangePolicy" not in psc
+    containers = pod["spec"]["containers"] + pod["spec"].get("initContainers", [])
+    assert containers
+    for container in containers:
+        sc = container["securityContext"]
+        assert (sc["runAsUser"], sc["runAsGroup"], sc["runAsNonRoot"]) == (uid, gid, True), (
+            container["name"]
+        )
+        assert sc["allowPrivilegeEscalation"] is False and sc["privileged"] is False, container[
+            "name"
+        ]
+        assert sc["capabilities"] == {"drop": ["ALL"]}, container["name"]
+        assert "procMount" not in sc, container["name"]
+
+
+ROOT_CONTAINER = {
+    "name": "sidecar",
+    "image": "busybox",
+    "securityContext": {"runAsUser": 0, "privileged": True, "capabilities": {"add": ["SYS_ADMIN"]}},
+}
+
+# Every KubeSpawner trait that can reach a pod's identity, each with a value that tries to.
+IDENTITY_TRAITS = [
+    ("uid", 0),
+    ("gid", 0),
+    ("supplemental_gids", [0]),
+    ("fs_gid", 0),
+    ("privileged", True),
+    ("allow_privilege_escalation", True),
+    ("container_security_context", {"runAsUser": 0, "privileged": True, "procMount": "Unmasked"}),
+    ("pod_security_context", {"runAsUser": 0, "fsGroup": 0, "supplementalGroups": [0]}),
+    ("extra_pod_config", {"securityContext": {"fsGroup": 0, "supplementalGroups": [0]}}),
+    (
+        "extra_container_config",
+        {"securityContext": {"runAsUser": 0, "capabilities": {"add": ["ALL"]}}},
+    ),
+    ("init_containers", [ROOT_CONTAINER]),
+    ("extra_containers", [ROOT_CONTAINER]),
+    ("lifecycle_hooks", {"postStart": {"exec": {"command": ["id"]}}}),
+]
+
+
+@pytest.mark.parametrize("where", ["profile", "site"])
+@pytest.mark.parametrize(("trait", "value"), IDENTITY_TRAITS, ids=[t for t, _ in IDENTITY_TRAITS])
+def test_no_trait_from_a_profile_or_the_site_changes_any_containers_identity(
+    values, idmount, hub_token, where, trait, value
+):
+    plan = fetch_plan(idmount, hub_token, "alice")
+    if where == "profile":
+        profile = {"display_name": "p", "slug": "p", "kubespawner_override": {trait: value}}
+        c = load_hub_config(values, {"profile_list": [profile]})
+        result = spawn(c, "alice", user_options={"profile": "p"})
+    else:
+        result = spawn(load_hub_config(values, {trait: value}), "alice")
+    assert result.error is None
+    assert_identity(result.pod, plan)
+
+
+def test_a_modify_pod_hook_cannot_change_identity_and_what_it_adds_is_kept(
+    values, idmount, hub_token
+):
+    plan = fetch_plan(idmount, hub_token, "alice")
+
+    def hook(spawner, pod):
+        pod.spec.security_context = {"runAsUser": 0, "fsGroup": 0}
+        pod.spec.containers[0].security_context = {"runAsUser": 0, "privileged": True}
+        pod.spec.node_selector = {"pool": "notebooks"}
+        return pod
+
+    c = load_hub_config(values, {"modify_pod_hook": hook})
+    spawner = spawn(c, "alice").spawner
+    pod = asyncio.run(spawner.get_pod_manifest())
+    pod = asyncio.run(spawner.modify_pod_hook(spawner, pod))
+    pod = manifest(pod)
+    assert_identity(pod, plan)
+    assert pod["spec"]["nodeSelector"] == {"pool": "notebooks"}
+
+
+def test_a_sites_own_hardening_is_kept_and_supplemental_groups_survive_it(
+    values, idmount, hub_token
+):
+    """z2jh's singleuser.extraPodConfig.securityContext with only a seccomp profile (a common
+    hardening) used to wipe the plan's supplementalGroups; a Localhost profile stays the site's."""
+    plan = fetch_plan(idmount, hub_token, "alice")
+    localhost = {"type": "Localhost", "localhostProfile": "profiles/notebook.json"}
+    site = {
+        "extra_pod_config": {"securityContext": {"seccompProfile": {"type": "RuntimeDefault"}}},
+        "container_security_context": {
+            "seccompProfile": localhost,
+            "readOnlyRootFilesystem": False,
+        },
+    }
+    pod = spawn(load_hub_config(values, site), "alice").pod
+    assert_identity(pod, plan)
+    assert pod["spec"]["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert notebook(pod)["securityContext"]["seccompProfile"] == localhost
+    assert notebook(pod)["securityContext"]["readOnlyRootFilesystem"] is False
+
+
+def test_every_container_gets_runtime_default_seccomp_when_the_site_sets_none(values):
+    pod = spawn(load_hub_config(values), "alice").pod
+    assert pod["spec"]["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    for container in pod["spec"]["containers"] + pod["spec"]["initContainers"]:
+        assert container["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
