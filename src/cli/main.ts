@@ -4,6 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/load.js';
+import { type PodSecurityLevel, podSecurityLevel } from '../mounts/config.js';
 import { type LoadedConfig, loadConfig } from '../settings.js';
 import { lookup } from './lookup.js';
 
@@ -67,6 +68,22 @@ const commands: Record<string, Handler> = {
     process.stdout.write(
       `ok: ${loaded.origin} — sources ${config.sources.map((s) => `${s.name} (${s.type})`).join(', ')}; ` +
         `${config.data.length} data rule(s); home ${config.home ? `from ${config.home.from}` : 'not mounted'}\n`,
+    );
+    // What the namespace of the notebooks must admit: the least permissive Pod Security level of
+    // all, and which volume kind asks for more than "restricted".
+    const rules = [...(config.home ? [{ name: 'home', volume: config.home.volume }] : []), ...config.data];
+    const RANK = { restricted: 0, baseline: 1, privileged: 2 } as const;
+    let needed: PodSecurityLevel = 'restricted';
+    for (const rule of rules) {
+      const level = podSecurityLevel(rule.volume);
+      process.stdout.write(
+        `  ${rule.name}: ${Object.keys(rule.volume)[0]} volume, Pod Security "${level}"\n`,
+      );
+      if (RANK[level] > RANK[needed]) needed = level;
+    }
+    process.stdout.write(
+      `notebook pods need a namespace that admits Pod Security "${needed}"` +
+        (needed === 'restricted' ? '\n' : ' (csi or pvc volumes are admitted under "restricted")\n'),
     );
     return 0;
   },

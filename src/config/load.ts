@@ -39,7 +39,19 @@ export function formatIssuePath(path: readonly PropertyKey[]): string {
 }
 
 export function describeIssues(issues: readonly z.core.$ZodIssue[]): string[] {
-  return issues.map((issue) => {
+  return issues.flatMap((issue) => {
+    // A value of several shapes ({ nfs } | { csi } | ...): name what is wrong with the shape its
+    // keys chose, rather than "Invalid input" for all of them.
+    if (issue.code === 'invalid_union') {
+      const chosen = issue.errors.filter(
+        (branch) => !branch.some((i) => i.code === 'unrecognized_keys' && i.path.length === 0),
+      );
+      if (chosen.length === 1) {
+        return describeIssues(
+          (chosen[0] as z.core.$ZodIssue[]).map((i) => ({ ...i, path: [...issue.path, ...i.path] })),
+        );
+      }
+    }
     const where = formatIssuePath(issue.path);
     if (issue.code === 'unrecognized_keys') {
       return `${where}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${k}'`).join(', ')}`;

@@ -2,6 +2,8 @@
 import { z } from 'zod';
 import { AbsolutePath, RegexString, ResourceName } from '../config/primitives.js';
 
+const CSI_ATTRIBUTE = /^[A-Za-z][A-Za-z0-9_.-]{0,62}$/;
+
 export const VolumeSourceSchema = z
   .union([
     z.strictObject({
@@ -20,6 +22,33 @@ export const VolumeSourceSchema = z
         .prefault({}),
     }),
     z.strictObject({
+      csi: z.strictObject({
+        driver: z
+          .string()
+          .regex(/^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/, 'expected a CSI driver name, e.g. nfs.csi.k8s.io')
+          .describe(
+            'The CSI driver of the inline volume: nfs.csi.k8s.io (csi-driver-nfs), cephfs.csi.ceph.com, …',
+          ),
+        pathAttribute: z
+          .string()
+          .regex(CSI_ATTRIBUTE, 'expected a volume attribute name')
+          .default('share')
+          .describe(
+            "The volume attribute that receives the rule's confined path: csi-driver-nfs's `share` (default) or `subDir`, CephFS's `rootPath`.",
+          ),
+        volumeAttributes: z
+          .record(
+            z.string().regex(CSI_ATTRIBUTE, 'expected a volume attribute name'),
+            // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
+            z.string().refine((v) => !/[{}\u0000-\u001f]/.test(v), 'no braces or control characters'),
+          )
+          .default({})
+          .describe(
+            'The other attributes, as the driver reads them, e.g. { server: nfs.example.org, mountOptions: "nfsvers=4.1,hard" }. Fixed text: only the path comes from the directory.',
+          ),
+      }),
+    }),
+    z.strictObject({
       pvc: z.strictObject({
         claimName: z.string().min(1).describe('An existing PersistentVolumeClaim.'),
         mountedRoot: AbsolutePath.describe(
@@ -29,10 +58,19 @@ export const VolumeSourceSchema = z
     }),
   ])
   .describe(
-    'Volume kind: { nfs: { server } }, { hostPath: { type } } or { pvc: { claimName, mountedRoot } }.',
+    'Volume kind: { nfs: { server } }, { hostPath: { type } }, { csi: { driver, pathAttribute, volumeAttributes } } or { pvc: { claimName, mountedRoot } }. Pod Security: csi and pvc are allowed under "restricted", nfs needs "baseline", hostPath "privileged".',
   );
 
 export type VolumeSource = z.infer<typeof VolumeSourceSchema>;
+
+/** The Pod Security level (the least permissive) a namespace needs to admit a volume of this kind. */
+export type PodSecurityLevel = 'restricted' | 'baseline' | 'privileged';
+
+export function podSecurityLevel(source: VolumeSource): PodSecurityLevel {
+  if ('hostPath' in source) return 'privileged';
+  if ('nfs' in source) return 'baseline';
+  return 'restricted';
+}
 
 const RewriteSchema = z.strictObject({
   from: RegexString.describe('Regular expression matched against the directory value.'),

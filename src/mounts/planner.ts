@@ -3,7 +3,7 @@
 // rule's allowedRoots; anything else is a POLICY_VIOLATION for that user, never a partial plan.
 import { policyViolation } from '../errors.js';
 import type { CheckedIdentity } from '../policy/policy.js';
-import type { DataRule, HomeRule, VolumeSource } from './config.js';
+import { type DataRule, type HomeRule, podSecurityLevel, type VolumeSource } from './config.js';
 import type { RuleTrace, Volume, VolumeMount } from './volumes.js';
 
 export interface MountsConfig {
@@ -155,7 +155,17 @@ function volumeFor(
   const volume: Volume =
     'nfs' in source
       ? { name, nfs: { server: source.nfs.server, path, readOnly } }
-      : { name, hostPath: { path, type: source.hostPath.type } };
+      : 'csi' in source
+        ? {
+            name,
+            csi: {
+              driver: source.csi.driver,
+              readOnly,
+              // The confined path, and only it, comes from the directory.
+              volumeAttributes: { ...source.csi.volumeAttributes, [source.csi.pathAttribute]: path },
+            },
+          }
+        : { name, hostPath: { path, type: source.hostPath.type } };
   return { volume, mount: { name, mountPath, readOnly } };
 }
 
@@ -256,6 +266,7 @@ export function planMounts(checked: CheckedIdentity, config: MountsConfig, trace
       reason: `home from ${home.from}`,
       path,
       mountPath: containerHome,
+      podSecurity: podSecurityLevel(home.volume),
     });
   }
 
@@ -264,7 +275,14 @@ export function planMounts(checked: CheckedIdentity, config: MountsConfig, trace
       const path = confine(fill(rule.path, userValue, rule.name), rule, rule.name);
       const mountPath = checkMountPath(fill(rule.mountPath, userValue, rule.name), rule.name);
       add(rule.name, volumeFor(rule.name, rule.volume, path, mountPath, rule.readOnly));
-      trace?.push({ rule: rule.name, outcome: 'mounted', reason: 'static mount', path, mountPath });
+      trace?.push({
+        rule: rule.name,
+        outcome: 'mounted',
+        reason: 'static mount',
+        path,
+        mountPath,
+        podSecurity: podSecurityLevel(rule.volume),
+      });
       continue;
     }
     const matcher = regexOf(rule, rule.fromGroup);
@@ -299,6 +317,7 @@ export function planMounts(checked: CheckedIdentity, config: MountsConfig, trace
         reason: added ? `group '${group.name}' matches ${rule.fromGroup}` : 'same mount as an earlier group',
         path,
         mountPath: mount.mountPath,
+        podSecurity: podSecurityLevel(rule.volume),
       });
     }
     if (matched === 0) {

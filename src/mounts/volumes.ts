@@ -8,6 +8,13 @@ export const VolumeSchema = z
     nfs: z.object({ server: z.string(), path: z.string(), readOnly: z.boolean() }).optional(),
     hostPath: z.object({ path: z.string(), type: z.string() }).optional(),
     persistentVolumeClaim: z.object({ claimName: z.string(), readOnly: z.boolean() }).optional(),
+    csi: z
+      .object({
+        driver: z.string(),
+        readOnly: z.boolean(),
+        volumeAttributes: z.record(z.string(), z.string()),
+      })
+      .optional(),
   })
   .meta({ id: 'Volume', description: 'A Kubernetes V1Volume (camelCase, as KubeSpawner accepts).' });
 
@@ -27,6 +34,10 @@ export const RuleTraceSchema = z.object({
   reason: z.string(),
   path: z.string().optional(),
   mountPath: z.string().optional(),
+  podSecurity: z
+    .enum(['restricted', 'baseline', 'privileged'])
+    .optional()
+    .describe('The Pod Security level a namespace needs to admit this volume kind.'),
 });
 
 export type Volume = z.infer<typeof VolumeSchema>;

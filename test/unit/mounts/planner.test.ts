@@ -283,6 +283,45 @@ describe('data rules', () => {
     ]);
   });
 
+  it('mounts an inline CSI volume with the confined path in its path attribute and the rest as configured', () => {
+    const csi = {
+      csi: {
+        driver: 'nfs.csi.k8s.io',
+        volumeAttributes: { server: 'nfs-data.example.org', mountOptions: 'nfsvers=4.1,ro' },
+      },
+    };
+    const result = plan({
+      groups: [{ name: 'proposal-mx1234', gid: 30001 }],
+      data: [proposals({ volume: csi })],
+    });
+    expect(result.volumes[0]).toMatchObject({
+      csi: {
+        driver: 'nfs.csi.k8s.io',
+        readOnly: true,
+        volumeAttributes: {
+          server: 'nfs-data.example.org',
+          mountOptions: 'nfsvers=4.1,ro',
+          share: '/data/visitor/mx1234',
+        },
+      },
+    });
+  });
+
+  it.each([
+    ['a climbing group value', 'proposal-..'],
+    ['a slash in the group value', 'proposal-a/b'],
+  ])('confines a CSI volume exactly like any path: %s is refused', (_, group) => {
+    const csi = { csi: { driver: 'cephfs.csi.ceph.com', pathAttribute: 'rootPath', volumeAttributes: {} } };
+    expect(
+      outcome(() => plan({ groups: [{ name: group, gid: 30001 }], data: [proposals({ volume: csi })] })),
+    ).toBe('POLICY_VIOLATION');
+  });
+
+  it('refuses braces or control characters in fixed CSI attributes when the config is loaded', () => {
+    const csi = { csi: { driver: 'nfs.csi.k8s.io', volumeAttributes: { server: '{username}.example.org' } } };
+    expect(() => plan({ data: [proposals({ volume: csi })] })).toThrow(/no braces or control characters/);
+  });
+
   it('mounts a hostPath with its type', () => {
     const result = plan({
       data: [
