@@ -9,8 +9,8 @@ import type { Logger } from 'pino';
 import { IdmountError, userNotFound } from '../../errors.js';
 import type { Chain, LookupResult, SourceAttempt } from '../chain.js';
 import type { Identity } from '../types.js';
-import { foldName } from '../values.js';
 import type { CacheConfig } from './config.js';
+import { createKeyBook } from './keys.js';
 import { internAttempts, internOrigin, type Origin, pack, unpack } from './packing.js';
 import type { IdentityStore, SharedStore, StoredEntry } from './store.js';
 
@@ -64,27 +64,8 @@ export function createResolver<D>(options: ResolverOptions<D>) {
   const now = options.now ?? Date.now;
   const derivations = new LRUCache<string, { fetchedAt: number; value: D }>({ max: limits.planEntries });
   const inFlight = new Map<string, Flight<D>>();
-  // The cache key of a requested name: folded when every source folds case (values.foldName).
-  const keyOf = chain.foldsCase ? foldName : (name: string) => name;
-  // Keys whose identity is named otherwise (another case, a second uid value of the entry), by the
-  // identity's folded name: forgetting a user forgets every key that answers with that user.
-  const aliases = new LRUCache<string, Set<string>>({ max: limits.maxEntries });
-  const remember = (key: string, identityName: string) => {
-    if (key === identityName) return;
-    const folded = foldName(identityName);
-    let keys = aliases.get(folded);
-    if (keys === undefined) {
-      keys = new Set();
-      aliases.set(folded, keys);
-    }
-    keys.add(key);
-  };
-  /** Every key that may hold `name`: as given, folded, and the keys that answered with it. */
-  const keysOf = (name: string) => {
-    const keys = new Set([name, keyOf(name), ...(aliases.get(foldName(name)) ?? [])]);
-    aliases.delete(foldName(name));
-    return [...keys];
-  };
+  const keys = createKeyBook({ foldsCase: chain.foldsCase, maxEntries: limits.maxEntries });
+  const { keyOf } = keys;
 
   /** The derivation of a cached identity: kept, or rebuilt from it (`identity` when just fetched). */
   function derivedFor(name: string, entry: Found, identity?: Identity): D {
@@ -176,7 +157,7 @@ export function createResolver<D>(options: ResolverOptions<D>) {
   /** Keeps a fill locally and, when the directory gave it, for the other replicas. */
   function keep(name: string, filled: Fill<D>) {
     store.set(name, filled.entry);
-    if (filled.identityName !== undefined) remember(name, filled.identityName);
+    if (filled.identityName !== undefined) keys.remember(name, filled.identityName);
     if (shared === undefined || filled.from === 'shared') return;
     if (filled.entry.kind === 'missing' || usable(filled.derived as D)) shared.set(name, filled.entry);
   }
@@ -218,7 +199,7 @@ export function createResolver<D>(options: ResolverOptions<D>) {
   /** Forgets a user under every key that answers with it (its other spellings and names too). */
   function forget(name: string): boolean {
     let forgotten = false;
-    for (const key of keysOf(name)) if (forgetKey(key)) forgotten = true;
+    for (const key of keys.takeKeys(name)) if (forgetKey(key)) forgotten = true;
     return forgotten;
   }
 
