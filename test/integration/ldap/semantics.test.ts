@@ -202,3 +202,31 @@ describe.each<LdapSchema>(['rfc2307', 'rfc2307bis'])(
     });
   },
 );
+
+describe('a search answered with a referral to another server', () => {
+  let slapd: Slapd;
+  beforeAll(async () => {
+    // Part of ou=people lives on another server: a subtree search returns a continuation reference.
+    const referral = [
+      'dn: ou=elsewhere,ou=people,dc=example,dc=org',
+      'objectClass: referral',
+      'objectClass: extensibleObject',
+      'ou: elsewhere',
+      'ref: ldap://127.0.0.1:9/ou=elsewhere,dc=example,dc=org',
+      '',
+    ].join('\n');
+    slapd = await startSlapd({ schema: 'rfc2307', fixture, extraLdif: referral });
+  });
+  afterAll(async () => slapd?.close());
+
+  it('is a refusal naming the referral: the entries over there might be the user', async () => {
+    const source = createLdapSource(
+      ldapConfig(slapd, { users: { bases: [{ base: `ou=people,${slapd.suffix}` }] }, groups: { bases: [] } }),
+      ctx,
+    );
+    const err = await failure(source.lookup('nobody-here'));
+    expect(err.code).toBe('SOURCE_UNAVAILABLE');
+    expect(err.message).toMatch(/a referral to another server/);
+    await source.close();
+  });
+});

@@ -130,6 +130,20 @@ function adGroups(config: AdSourceConfig, source: string, mapSid: (sid: string) 
   };
 }
 
+// A subtree search from a domain root always returns continuation references to the forest's
+// DNS and configuration partitions (DC=DomainDnsZones, DC=ForestDnsZones, CN=Configuration): they
+// hold no user or group of the domain, so they do not make an answer incomplete (SSSD's AD
+// provider does not chase them either). Any other reference does.
+const AD_PARTITIONS = /^(dc=domaindnszones|dc=forestdnszones|cn=configuration),/i;
+
+export function isAdPartitionReference(url: string): boolean {
+  try {
+    return AD_PARTITIONS.test(decodeURIComponent(new URL(url).pathname.replace(/^\//, '')));
+  } catch {
+    return false;
+  }
+}
+
 export function adFlavour(config: AdSourceConfig, slices?: SliceBook): LdapFlavour {
   const source = config.name;
   const mode = config.idMapping.mode;
@@ -164,6 +178,7 @@ export function adFlavour(config: AdSourceConfig, slices?: SliceBook): LdapFlavo
     groupAttributes: config.groups.attributes,
     resolveGroups: adGroups(config, source, mapSid),
     caseSensitiveNames: false,
+    ignorableReference: isAdPartitionReference,
     normaliseName: (username) => normaliseAdName(username, config.names, loginAttribute),
     binaryAttributes: ['objectSid'],
     extraUserAttributes: ['objectSid', 'primaryGroupID', 'userAccountControl', 'sAMAccountName'],

@@ -19,6 +19,11 @@ export interface LdapSearchRequest {
   explicitBufferAttributes?: string[] | undefined;
   /** Ask the server for pages of this size (RFC 2696) so large results never hit a server size limit. */
   pageSize?: number;
+  /**
+   * Continuation references that cannot hold what is searched for (AD's DNS and configuration
+   * partitions below a domain root); any other reference makes the answer incomplete.
+   */
+  ignorableReference?: ((url: string) => boolean) | undefined;
 }
 
 interface Slot {
@@ -195,7 +200,8 @@ const runSearch = async (client: Client, request: LdapSearchRequest): Promise<En
     explicitBufferAttributes: request.explicitBufferAttributes,
     paged: request.pageSize === undefined ? false : { pageSize: request.pageSize },
   });
-  if (searchReferences.length > 0) throw new IncompleteAnswer('a referral to another server');
+  const elsewhere = searchReferences.filter((url) => request.ignorableReference?.(url) !== true);
+  if (elsewhere.length > 0) throw new IncompleteAnswer('a referral to another server');
   return searchEntries;
 };
 

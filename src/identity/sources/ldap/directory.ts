@@ -105,6 +105,8 @@ export interface LdapFlavour {
   inspectUser?: (entry: Entry, name: string) => string[] | undefined;
   /** More attributes read on group entries for `resolveGroups` (AD: objectSid); `binaryAttributes` apply. */
   extraGroupAttributes?: string[];
+  /** Continuation references this directory always sends that cannot hold users or groups. */
+  ignorableReference?: (url: string) => boolean;
   /** Page size for group searches (RFC 2696) and the most groups one user may have. */
   groupPageSize: number;
   maxGroups: number;
@@ -161,6 +163,7 @@ export function createLdapDirectory(source: string, pool: LdapPool, flavour: Lda
       filter: new AndFilter({ filters: [b.filter, filter] }),
       attributes: groupAttributeList,
       explicitBufferAttributes: flavour.binaryAttributes,
+      ignorableReference: flavour.ignorableReference,
       pageSize: flavour.groupPageSize,
     }));
     const groups: GroupEntry[] = [];
@@ -192,6 +195,7 @@ export function createLdapDirectory(source: string, pool: LdapPool, flavour: Lda
       }),
       attributes: userAttributeList,
       explicitBufferAttributes: flavour.binaryAttributes,
+      ignorableReference: flavour.ignorableReference,
     }));
     const entries = distinct(found, flavour.userBases).filter((entry) =>
       textValues(entry, ua.name).some((n) => nameMatches(n, wanted)),
