@@ -79,6 +79,19 @@ def escape_format(value):
     return value
 
 
+def container_identity(uid, gid, seccomp):
+    """A container's securityContext as the plan decides it: its user, no privilege."""
+    return {
+        "runAsUser": uid,
+        "runAsGroup": gid,
+        "runAsNonRoot": True,
+        "allowPrivilegeEscalation": False,
+        "privileged": False,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": seccomp,
+    }
+
+
 def as_manifest(obj):
     """A Kubernetes model (or a dict KubeSpawner put in its place) as a camelCase dict."""
     if isinstance(obj, list):
@@ -243,19 +256,10 @@ class IdmountSpawner(KubeSpawner):
         self.allow_privilege_escalation = False
         csc = self.container_security_context
         csc = csc if isinstance(csc, dict) else {}
-        identity = {
-            **plan.get("containerSecurityContext", {}),
-            "runAsUser": uid,
-            "runAsGroup": gid,
-            "runAsNonRoot": True,
-            "allowPrivilegeEscalation": False,
-            "privileged": False,
-            "capabilities": {"drop": ["ALL"]},
-            # A site's own seccomp profile (e.g. Localhost) is kept; RuntimeDefault otherwise.
-            "seccompProfile": csc.get("seccompProfile")
-            or plan.get("containerSecurityContext", {}).get("seccompProfile")
-            or RUNTIME_DEFAULT,
-        }
+        planned = plan.get("containerSecurityContext", {})
+        # A site's own seccomp profile (e.g. Localhost) is kept; RuntimeDefault otherwise.
+        seccomp = csc.get("seccompProfile") or planned.get("seccompProfile") or RUNTIME_DEFAULT
+        identity = {**planned, **container_identity(uid, gid, seccomp)}
         self.container_security_context = {**csc, **identity}
         psc = self.pod_security_context
         psc = psc if isinstance(psc, dict) else {}
@@ -299,16 +303,8 @@ class IdmountSpawner(KubeSpawner):
         for container in [*(spec.containers or []), *(spec.init_containers or [])]:
             own = as_manifest(container.security_context) or {}
             kept = {k: v for k, v in own.items() if k in CONTAINER_KEPT_KEYS}
-            container.security_context = {
-                **kept,
-                "runAsUser": uid,
-                "runAsGroup": gid,
-                "runAsNonRoot": True,
-                "allowPrivilegeEscalation": False,
-                "privileged": False,
-                "capabilities": {"drop": ["ALL"]},
-                "seccompProfile": kept.get("seccompProfile", RUNTIME_DEFAULT),
-            }
+            seccomp = kept.get("seccompProfile", RUNTIME_DEFAULT)
+            container.security_context = {**kept, **container_identity(uid, gid, seccomp)}
         own = as_manifest(spec.security_context) or {}
         spec.security_context = {
             **{k: v for k, v in own.items() if k not in POD_IDENTITY_KEYS},

@@ -71,6 +71,17 @@ const odd = (suffix: string) =>
     person(suffix, 'cn=other sam', ['sam'], 2107),
   ].join('\n');
 
+/** A second source with a different kate: never the one to answer for the directory's kate. */
+const visitorsHoldingKate = () =>
+  createFileSource(
+    FileSourceConfigSchema.parse({
+      name: 'visitors',
+      type: 'file',
+      path: writeDirectory({ users: [{ name: 'kate', uid: '7777', gid: '7777' }] }),
+    }),
+    ctx,
+  );
+
 const groupsOf = (record: { groups?: { name: string }[] } | null) =>
   record?.groups?.map((g) => g.name).sort();
 
@@ -139,14 +150,7 @@ describe.each<LdapSchema>(['rfc2307', 'rfc2307bis'])('directory semantics, %s', 
   });
 
   it('finds kate behind entries spelling her name in other cases, so no later source answers for her', async () => {
-    const other = createFileSource(
-      FileSourceConfigSchema.parse({
-        name: 'visitors',
-        type: 'file',
-        path: writeDirectory({ users: [{ name: 'kate', uid: '7777', gid: '7777' }] }),
-      }),
-      ctx,
-    );
+    const other = visitorsHoldingKate();
     const chain = createChain([source, other]);
     const answer = await chain.ask('kate');
     expect(answer.identity).toMatchObject({ name: 'kate', uid: 2104, origin: { uid: 'campus' } });
@@ -186,14 +190,7 @@ describe.each<LdapSchema>(['rfc2307', 'rfc2307bis'])(
         }),
         ctx,
       );
-      const other = createFileSource(
-        FileSourceConfigSchema.parse({
-          name: 'visitors',
-          type: 'file',
-          path: writeDirectory({ users: [{ name: 'kate', uid: '7777', gid: '7777' }] }),
-        }),
-        ctx,
-      );
+      const other = visitorsHoldingKate();
       const err = await failure(createChain([source, other]).ask('kate'));
       expect(err.code).toBe('SOURCE_UNAVAILABLE');
       expect(err.message).toMatch(/did not give a complete answer \(the server's size limit/);
