@@ -168,6 +168,9 @@ export function adFlavour(config: AdSourceConfig): LdapFlavour {
     extraGroupAttributes: ['objectSid'],
     groupPageSize: config.groups.pageSize,
     maxGroups: config.groups.maxGroups,
+    // The domain partition refers to the Configuration (and DNS) partitions, which hold no users
+    // or groups; SSSD's AD provider does not follow them either (ldap_referrals = false).
+    references: 'ignore',
     idsFromMapping: mode === 'always',
     inspectUser: (entry, name) => {
       const control = firstText(entry, 'userAccountControl');

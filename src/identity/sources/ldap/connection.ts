@@ -19,6 +19,13 @@ export interface LdapSearchRequest {
   explicitBufferAttributes?: string[] | undefined;
   /** Ask the server for pages of this size (RFC 2696) so large results never hit a server size limit. */
   pageSize?: number;
+  /**
+   * Continuation references (entries held elsewhere): 'refuse' (default) fails the search as an
+   * incomplete answer; 'ignore' reads the entries this server holds (AD: its domain partition
+   * refers to the Configuration and DNS partitions, which hold no users or groups; SSSD's AD
+   * provider sets ldap_referrals = false for the same reason).
+   */
+  references?: 'refuse' | 'ignore';
 }
 
 interface Slot {
@@ -185,7 +192,8 @@ export function createLdapPool(source: string, settings: LdapConnectionSettings,
 // hides the server's sizeLimitExceeded whenever the request carried one, so a server that stopped
 // early (its own limit, or ours) would look like a complete answer. Without one, a server limit is
 // an error result (SizeLimitExceeded) and a time limit too; continuation references (entries held
-// by another server) are a refusal. Bounds on what we keep are applied to the complete answer.
+// by another server) are a refusal unless the request says to ignore them. Bounds on what we keep
+// are applied to the complete answer.
 const runSearch = async (client: Client, request: LdapSearchRequest): Promise<Entry[]> => {
   // A paged search is read to its end by ldapts itself (all pages, one promise).
   const { searchEntries, searchReferences } = await client.search(request.base, {
@@ -195,7 +203,9 @@ const runSearch = async (client: Client, request: LdapSearchRequest): Promise<En
     explicitBufferAttributes: request.explicitBufferAttributes,
     paged: request.pageSize === undefined ? false : { pageSize: request.pageSize },
   });
-  if (searchReferences.length > 0) throw new IncompleteAnswer('a referral to another server');
+  if (searchReferences.length > 0 && request.references !== 'ignore') {
+    throw new IncompleteAnswer('a referral to another server');
+  }
   return searchEntries;
 };
 

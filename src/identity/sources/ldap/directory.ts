@@ -15,6 +15,8 @@
 // - `resolveGroups(ctx)`: the group strategy. Built in: `memberUidGroups` (rfc2307) and
 //   `memberDnGroups` (rfc2307bis, nested to a depth, cycle-safe). AD can use an in-chain
 //   ExtensibleFilter (1.2.840.113556.1.4.1941) through `ctx.searchGroups(filter)`.
+// - `references`: 'ignore' reads what the server holds when it also returns continuation
+//   references (AD); the default refuses such an answer as incomplete.
 // Connections, failover, TLS, timeouts and health live in ./connection.ts (`createLdapPool`).
 import { AndFilter, type Entry, EqualityFilter, type Filter, FilterParser, OrFilter } from 'ldapts';
 import { directoryEntryInvalid } from '../../../errors.js';
@@ -108,6 +110,8 @@ export interface LdapFlavour {
   /** Page size for group searches (RFC 2696) and the most groups one user may have. */
   groupPageSize: number;
   maxGroups: number;
+  /** Continuation references beside the entries: 'refuse' (default) or 'ignore' (see LdapSearchRequest). */
+  references?: 'refuse' | 'ignore';
 }
 
 /** Entries found under several bases, each once (bases may overlap; one search never repeats an entry). */
@@ -162,6 +166,7 @@ export function createLdapDirectory(source: string, pool: LdapPool, flavour: Lda
       attributes: groupAttributeList,
       explicitBufferAttributes: flavour.binaryAttributes,
       pageSize: flavour.groupPageSize,
+      references: flavour.references,
     }));
     const groups: GroupEntry[] = [];
     for (const entry of distinct(found, flavour.groupBases)) {
@@ -192,6 +197,7 @@ export function createLdapDirectory(source: string, pool: LdapPool, flavour: Lda
       }),
       attributes: userAttributeList,
       explicitBufferAttributes: flavour.binaryAttributes,
+      references: flavour.references,
     }));
     const entries = distinct(found, flavour.userBases).filter((entry) =>
       textValues(entry, ua.name).some((n) => nameMatches(n, wanted)),
