@@ -7,6 +7,9 @@
 //   4. memory: RSS after caching 100 000 distinct identities
 //   5. latency: p50/p99 at half the cached maximum, and with a cold cache over 10 000 users
 //   6. cold start: process start to the first 200 from /readyz on the embedded default
+//   7. Active Directory nested groups: tokenGroups vs the in-chain rule on a Samba DC (./ad.ts)
+//
+// BENCH_ONLY=ad runs part 7 alone and writes bench/results/ad.md instead (latest.md is left as it is).
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -15,6 +18,8 @@ import autocannon from 'autocannon';
 import YAML from 'yaml';
 import { sha256Hex } from '../src/http/config.js';
 import { bulkFixture, bulkMountRules, freePort, ldapSourceFor, startSlapd } from '../test/harness/slapd.js';
+import { adNesting } from './ad.js';
+import { cpuSeconds, fmt, median } from './measure.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const NODE = process.execPath;
@@ -93,17 +98,6 @@ async function load(
   };
 }
 
-/** Kernel clock ticks per second, the unit of utime/stime in /proc/<pid>/stat. */
-const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
-
-/** CPU seconds (user + system, all threads) a process has used, from /proc (Linux). */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the parenthesised command name: state is the first, utime the 12th, stime the 13th.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-}
-
 /** CPU seconds spent by one side of a comparison: its server, slapd, and the load generator (this process). */
 type CpuTally = { server: number; slapd: number; load: number; requests: number };
 const newTally = (): CpuTally => ({ server: 0, slapd: 0, load: 0, requests: 0 });
@@ -151,15 +145,11 @@ async function sideBySide(a: () => Promise<Run>, b: () => Promise<Run>) {
   }
   const mean = (runs: Run[]) => runs.reduce((sum, r) => sum + r.rps, 0) / runs.length;
   const ratios = as.map((r, i) => r.rps / (bs[i] as Run).rps).sort((x, y) => x - y);
-  const median =
-    ratios.length % 2 === 1
-      ? (ratios[(ratios.length - 1) / 2] as number)
-      : ((ratios[ratios.length / 2 - 1] as number) + (ratios[ratios.length / 2] as number)) / 2;
   const bad = [...as, ...bs].reduce((sum, r) => sum + r.errors + r.non2xx, 0);
   return {
     a: mean(as),
     b: mean(bs),
-    ratio: median,
+    ratio: median(ratios),
     low: ratios[0] as number,
     high: ratios[ratios.length - 1] as number,
     bad,
@@ -236,9 +226,6 @@ function memory(): {
   return JSON.parse(run.stdout);
 }
 
-const fmt = (n: number, digits = 0) =>
-  n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
-
 /** A table row for a side-by-side throughput comparison against a ratio target. */
 const ratioRow = (
   measure: string,
@@ -281,7 +268,7 @@ async function main() {
     const bodyFile = join(work, 'body.json');
     writeFileSync(bodyFile, sample);
     const bare = await server('bare.ts', { BENCH_BODY_FILE: bodyFile });
-    log('1/6 cached spawn-plan vs bare Fastify route');
+    log('1/7 cached spawn-plan vs bare Fastify route');
     // One discarded round each first, as for the uncached comparison below.
     await load(cached, warmPaths);
     await load(bare, warmPaths);
@@ -313,7 +300,7 @@ async function main() {
     }
 
     // 5a. Latency at half the cached maximum.
-    log('5/6 latency at half the cached maximum');
+    log('5/7 latency at half the cached maximum');
     const half = Math.round(one.a / 2);
     const atHalf = await load(cached, warmPaths, { seconds: ROUND_SECONDS * 2, rate: half });
 
@@ -334,7 +321,7 @@ async function main() {
       },
       profiled('uncached-raw-route'),
     );
-    log('2/6 uncached resolutions vs raw ldapts route');
+    log('2/7 uncached resolutions vs raw ldapts route');
     let offset = 0;
     const distinct = () => {
       const start = offset;
@@ -372,7 +359,7 @@ async function main() {
     }
 
     // 3. Single-flight, counted on the slapd side.
-    log('3/6 single-flight');
+    log('3/7 single-flight');
     const victim = 'user4242';
     const userSearches = () => slapd.searchFilters().filter((f) => f.includes(`(uid=${victim})`)).length;
     const before = userSearches();
@@ -395,7 +382,7 @@ async function main() {
     ]);
 
     // 5b. Latency with a cold cache over 10 000 distinct users.
-    log('5/6 latency with a cold cache');
+    log('5/7 latency with a cold cache');
     const cold = await server('idmount.ts', {
       BENCH_CONFIG: idmountConfig('cold', ldapSource, { ttl: '1h', refreshAhead: 0 }),
     });
@@ -422,7 +409,7 @@ async function main() {
     stopAll();
 
     // 4. Memory.
-    log('4/6 memory after caching 100 000 identities');
+    log('4/7 memory after caching 100 000 identities');
     const mem = memory();
     rows.push([
       'peak RSS while caching 100 000 distinct identities (MB)',
@@ -442,25 +429,39 @@ async function main() {
     ]);
 
     // 6. Cold start.
-    log('6/6 cold start');
+    log('6/7 cold start');
     const starts: number[] = [];
     for (let i = 0; i < 5; i++) starts.push(await coldStart());
     starts.sort((x, y) => x - y);
-    const median = starts[2] as number;
+    const middle = starts[2] as number;
     rows.push([
       'Cold start to first 200 from /readyz, embedded default (ms, median of 5)',
-      fmt(median),
+      fmt(middle),
       `min ${fmt(starts[0] as number)}, max ${fmt(starts[4] as number)}`,
       '—',
       '< 1000 ms',
-      median < 1000 ? 'met' : 'missed',
+      middle < 1000 ? 'met' : 'missed',
     ]);
   } finally {
     stopAll();
     await slapd.close();
   }
 
-  const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, ${fmt(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}`;
+  // 7. Active Directory nested groups, on a Samba DC of its own.
+  log('7/7 Active Directory nested groups: tokenGroups vs the in-chain rule');
+  const ad = await adNesting(log);
+  rows.push(...ad.rows);
+  notes.push(...ad.notes);
+
+  const preface = `Load generator: autocannon (${CONNECTIONS} connections), on the same machine. Throughput: ${ROUNDS} rounds of ${ROUND_SECONDS} s per side, each round in random order; the req/s columns are means, the ratio is the median of the per-round ratios (lowest–highest in brackets).`;
+  writeReport('latest.md', preface, rows, notes);
+}
+
+const machine = () =>
+  `${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, ${fmt(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}`;
+
+/** Prints the table and writes it to bench/results/<file>. */
+function writeReport(file: string, preface: string, rows: string[][], notes: string[]) {
   const table = [
     '| measure | idmount | baseline / context | ratio | target | |',
     '| --- | --- | --- | --- | --- | --- |',
@@ -469,18 +470,24 @@ async function main() {
   const report = [
     '# idmount benchmark',
     '',
-    `Machine: ${machine}. Load generator: autocannon (${CONNECTIONS} connections), on the same machine. Throughput: ${ROUNDS} rounds of ${ROUND_SECONDS} s per side, each round in random order; the req/s columns are means, the ratio is the median of the per-round ratios (lowest–highest in brackets).`,
+    `Machine: ${machine()}. ${preface}`,
     '',
     table,
     '',
     ...notes.map((n) => `- ${n}`),
   ].join('\n');
   mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
-  writeFileSync(join(ROOT, 'bench/results/latest.md'), `${report}\n`);
+  writeFileSync(join(ROOT, 'bench/results', file), `${report}\n`);
   process.stdout.write(`${report}\n`);
 }
 
-main().catch((err) => {
+/** BENCH_ONLY=ad: the Active Directory rows alone. */
+async function onlyAd() {
+  const { rows, notes } = await adNesting(log);
+  writeReport('ad.md', 'Active Directory rows only (BENCH_ONLY=ad).', rows, notes);
+}
+
+(process.env.BENCH_ONLY === 'ad' ? onlyAd() : main()).catch((err) => {
   stopAll();
   process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
   process.exitCode = 1;

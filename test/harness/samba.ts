@@ -83,6 +83,8 @@ export interface SambaDc {
   objects: Record<string, { dn: string; sid: string }>;
   /** Milliseconds spent in `samba-tool domain provision`, loading fixtures, and booting to LDAPS. */
   timings: { provisionMs: number; fixtureMs: number; bootMs: number };
+  /** The `samba` process (one process: `-M single`), for CPU accounting in the bench. */
+  pid: number;
   dir: string;
   stop(): Promise<void>;
 }
@@ -262,6 +264,7 @@ export async function startSambaDc(fixture: SambaFixture): Promise<SambaDc> {
     domainSid,
     objects,
     timings: { provisionMs, fixtureMs, bootMs },
+    pid: child.pid as number,
     dir,
     stop,
   };
