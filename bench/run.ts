@@ -10,6 +10,8 @@
 //   7. the shared cache tier (./shared-tier.ts): a local miss answered from Redis beside a directory
 //      miss and a local hit, and directory searches per user after a three-replica rollout.
 //      BENCH_ONLY=shared runs this part alone (results in bench/results/shared-tier.md).
+//   8. Active Directory nested groups: tokenGroups vs the in-chain rule on a Samba DC (./ad.ts).
+//      BENCH_ONLY=ad runs this part alone (results in bench/results/ad.md).
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -25,6 +27,8 @@ import {
   type Slapd,
   startSlapd,
 } from '../test/harness/slapd.js';
+import { adNesting } from './ad.js';
+import { cpuSeconds, fmt, median } from './measure.js';
 import { sharedTierBench } from './shared-tier.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -133,17 +137,6 @@ async function load(
   };
 }
 
-/** Kernel clock ticks per second, the unit of utime/stime in /proc/<pid>/stat. */
-const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
-
-/** CPU seconds (user + system, all threads) a process has used, from /proc (Linux). */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the parenthesised command name: state is the first, utime the 12th, stime the 13th.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-}
-
 /** CPU seconds spent by one side of a comparison: its server, slapd, and the load generator (this process). */
 type CpuTally = { server: number; slapd: number; load: number; requests: number };
 const newTally = (): CpuTally => ({ server: 0, slapd: 0, load: 0, requests: 0 });
@@ -191,15 +184,11 @@ async function sideBySide(a: () => Promise<Run>, b: () => Promise<Run>) {
   }
   const mean = (runs: Run[]) => runs.reduce((sum, r) => sum + r.rps, 0) / runs.length;
   const ratios = as.map((r, i) => r.rps / (bs[i] as Run).rps).sort((x, y) => x - y);
-  const median =
-    ratios.length % 2 === 1
-      ? (ratios[(ratios.length - 1) / 2] as number)
-      : ((ratios[ratios.length / 2 - 1] as number) + (ratios[ratios.length / 2] as number)) / 2;
   const bad = [...as, ...bs].reduce((sum, r) => sum + r.errors + r.non2xx, 0);
   return {
     a: mean(as),
     b: mean(bs),
-    ratio: median,
+    ratio: median(ratios),
     low: ratios[0] as number,
     high: ratios[ratios.length - 1] as number,
     bad,
@@ -276,9 +265,6 @@ function memory(): {
   return JSON.parse(run.stdout);
 }
 
-const fmt = (n: number, digits = 0) =>
-  n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
-
 /** A table row for a side-by-side throughput comparison against a ratio target. */
 const ratioRow = (
   measure: string,
@@ -297,7 +283,32 @@ const ratioRow = (
 const machineLine = () =>
   `${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, ${fmt(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}`;
 
+/** The rows of a table, with the machine line and a preface, as bench/results/<file>. */
+function writeTable(file: string, title: string, preface: string, rows: string[][], notes: string[]): string {
+  const report = [
+    title,
+    '',
+    `Machine: ${machineLine()}. ${preface}`,
+    '',
+    '| measure | idmount | baseline / context | ratio | target | |',
+    '| --- | --- | --- | --- | --- | --- |',
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+    '',
+    ...notes.map((n) => `- ${n}`),
+  ].join('\n');
+  mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
+  writeFileSync(join(ROOT, 'bench/results', file), `${report}\n`);
+  return report;
+}
+
 async function main() {
+  if (process.env.BENCH_ONLY === 'ad') {
+    const { rows, notes } = await adNesting(log);
+    process.stdout.write(
+      `${writeTable('ad.md', '# idmount benchmark: Active Directory nested groups', 'Active Directory rows only (BENCH_ONLY=ad).', rows, notes)}\n`,
+    );
+    return;
+  }
   log('building dist/ for the cold-start measurement');
   const build = spawnSync('npm', ['run', '-s', 'build'], { cwd: ROOT, stdio: 'inherit' });
   if (build.status !== 0) throw new Error('npm run build failed');
@@ -346,7 +357,7 @@ async function main() {
     const bodyFile = join(work, 'body.json');
     writeFileSync(bodyFile, sample);
     const bare = await server('bare.ts', { BENCH_BODY_FILE: bodyFile });
-    log('1/6 cached spawn-plan vs bare Fastify route');
+    log('1/8 cached spawn-plan vs bare Fastify route');
     // One discarded round each first, as for the uncached comparison below.
     await load(cached, warmPaths);
     await load(bare, warmPaths);
@@ -378,7 +389,7 @@ async function main() {
     }
 
     // 5a. Latency at half the cached maximum.
-    log('5/6 latency at half the cached maximum');
+    log('5/8 latency at half the cached maximum');
     const half = Math.round(one.a / 2);
     const atHalf = await load(cached, warmPaths, { seconds: ROUND_SECONDS * 2, rate: half });
 
@@ -399,7 +410,7 @@ async function main() {
       },
       profiled('uncached-raw-route'),
     );
-    log('2/6 uncached resolutions vs raw ldapts route');
+    log('2/8 uncached resolutions vs raw ldapts route');
     let offset = 0;
     const distinct = () => {
       const start = offset;
@@ -437,7 +448,7 @@ async function main() {
     }
 
     // 3. Single-flight, counted on the slapd side.
-    log('3/6 single-flight');
+    log('3/8 single-flight');
     const victim = 'user4242';
     const userSearches = () => slapd.searchFilters().filter((f) => f.includes(`(uid=${victim})`)).length;
     const before = userSearches();
@@ -460,7 +471,7 @@ async function main() {
     ]);
 
     // 5b. Latency with a cold cache over 10 000 distinct users.
-    log('5/6 latency with a cold cache');
+    log('5/8 latency with a cold cache');
     const cold = await server('idmount.ts', {
       BENCH_CONFIG: idmountConfig('cold', ldapSource, { ttl: '1h', refreshAhead: 0 }),
     });
@@ -487,7 +498,7 @@ async function main() {
     stopAll();
 
     // 4. Memory.
-    log('4/6 memory after caching 100 000 identities');
+    log('4/8 memory after caching 100 000 identities');
     const mem = memory();
     rows.push([
       'peak RSS while caching 100 000 distinct identities (MB)',
@@ -507,27 +518,33 @@ async function main() {
     ]);
 
     // 6. Cold start.
-    log('6/6 cold start');
+    log('6/8 cold start');
     const starts: number[] = [];
     for (let i = 0; i < 5; i++) starts.push(await coldStart());
     starts.sort((x, y) => x - y);
-    const median = starts[2] as number;
+    const middle = starts[2] as number;
     rows.push([
       'Cold start to first 200 from /readyz, embedded default (ms, median of 5)',
-      fmt(median),
+      fmt(middle),
       `min ${fmt(starts[0] as number)}, max ${fmt(starts[4] as number)}`,
       '—',
       '< 1000 ms',
-      median < 1000 ? 'met' : 'missed',
+      middle < 1000 ? 'met' : 'missed',
     ]);
 
     // 7. The shared cache tier.
-    log('7/7 the shared cache tier');
+    log('7/8 the shared cache tier');
     sharedTier = await runSharedTier(slapd, ldapSource);
   } finally {
     stopAll();
     await slapd.close();
   }
+
+  // 8. Active Directory nested groups, on a Samba DC of its own.
+  log('8/8 Active Directory nested groups: tokenGroups vs the in-chain rule');
+  const ad = await adNesting(log);
+  rows.push(...ad.rows);
+  notes.push(...ad.notes);
 
   const machine = machineLine();
   const table = [

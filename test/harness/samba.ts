@@ -1,6 +1,6 @@
 // Runs a real Samba Active Directory domain controller for the `ad` source tests: Debian's samba
 // packages, `samba-tool domain provision --use-rfc2307` into a temp dir, users and groups loaded
-// offline through Samba's Python API (test/harness/samba_fixture.py), then `samba` in the
+// offline in one transaction through Samba's Python API (test/harness/samba_fixture.py), then `samba` in the
 // foreground serving LDAP only, on its own loopback address, until stop().
 //
 // Ports: Samba has no option to move its LDAP ports (389/636 are fixed; `testparm` knows no
@@ -48,6 +48,8 @@ export interface SambaUser {
   /** Default: `<name>@idmount.test`. */
   userPrincipalName?: string;
   disabled?: boolean;
+  /** A deny ACE on the entry: the bind account may not read its tokenGroups (as a DC or bind account that does not give them). */
+  hideTokenGroups?: boolean;
 }
 
 export interface SambaGroup {
@@ -55,6 +57,8 @@ export interface SambaGroup {
   gidNumber?: number;
   /** sAMAccountNames of member users or groups (groups nest). */
   members?: string[];
+  /** A distribution group (no security SID in tokens); default: a global security group. */
+  distribution?: boolean;
 }
 
 export interface SambaFixture {
@@ -79,6 +83,8 @@ export interface SambaDc {
   objects: Record<string, { dn: string; sid: string }>;
   /** Milliseconds spent in `samba-tool domain provision`, loading fixtures, and booting to LDAPS. */
   timings: { provisionMs: number; fixtureMs: number; bootMs: number };
+  /** The `samba` process (one process: `-M single`), for CPU accounting in the bench. */
+  pid: number;
   dir: string;
   stop(): Promise<void>;
 }
@@ -182,6 +188,7 @@ export async function startSambaDc(fixture: SambaFixture): Promise<SambaDc> {
   started = Date.now();
   const spec = {
     smbConf,
+    bindUser: BIND_USER,
     users: [
       { name: BIND_USER, password: BIND_PASSWORD },
       ...fixture.users.map((u) => ({ password: DEFAULT_PASSWORD, ...u })),
@@ -257,6 +264,7 @@ export async function startSambaDc(fixture: SambaFixture): Promise<SambaDc> {
     domainSid,
     objects,
     timings: { provisionMs, fixtureMs, bootMs },
+    pid: child.pid as number,
     dir,
     stop,
   };

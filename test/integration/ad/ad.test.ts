@@ -1,6 +1,7 @@
 // The `ad` source against a real Samba AD DC (provisioned by the harness for this file): RFC2307
 // users, ID-mapped users (numbers compared with SSSD's own libsss_idmap), nested groups three
-// levels deep through the in-chain rule, qualified and differently-cased names, disabled
+// levels deep from tokenGroups and through the in-chain rule (the same groups both ways, the
+// fallback when tokenGroups cannot be read), qualified and differently-cased names, disabled
 // accounts, and LDAPS verified with the DC's CA.
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -37,15 +38,29 @@ const fixture = {
       unixHome: '/home/dave',
       userPrincipalName: 'd.vader@idmount.test',
     },
+    // Like alice, but the bind account is denied reading her tokenGroups (a deny ACE on her entry).
+    { name: 'erin', uidNumber: 10005, gidNumber: 20001, unixHome: '/home/erin', hideTokenGroups: true },
+    // In a distribution group, which tokenGroups never lists.
+    { name: 'frank', uidNumber: 10006, gidNumber: 20001, unixHome: '/home/frank' },
+    // In 60 groups: more SIDs than one objectSid OR filter takes.
+    { name: 'gina', uidNumber: 10007, gidNumber: 20001, unixHome: '/home/gina' },
   ],
   groups: [
     { name: 'staff', gidNumber: 20001 },
-    // Three levels: alice and bob → beamline-id01 → proposal-ab1234 → facility-users.
-    { name: 'beamline-id01', gidNumber: 30001, members: ['alice', 'bob'] },
-    { name: 'proposal-ab1234', gidNumber: 30002, members: ['beamline-id01'] },
+    // Three levels: alice and bob → beamline-id01 → proposal-ab1234 → facility-users (dave: two).
+    { name: 'beamline-id01', gidNumber: 30001, members: ['alice', 'bob', 'erin', 'frank'] },
+    { name: 'proposal-ab1234', gidNumber: 30002, members: ['beamline-id01', 'dave'] },
     { name: 'facility-users', gidNumber: 30003, members: ['proposal-ab1234'] },
     // A group without gidNumber: not a POSIX group unless ids are mapped.
-    { name: 'windows-only', members: ['alice', 'bob'] },
+    { name: 'windows-only', members: ['alice', 'bob', 'erin'] },
+    // Reached only through the AD primary group (Domain Users), never a `member` value of a user.
+    { name: 'campus-users', gidNumber: 30004, members: ['Domain Users'] },
+    { name: 'mailing-list', gidNumber: 30020, distribution: true, members: ['frank'] },
+    ...Array.from({ length: 60 }, (_, i) => ({
+      name: `batch-${String(i + 1).padStart(2, '0')}`,
+      gidNumber: 31001 + i,
+      members: ['gina'],
+    })),
   ],
 };
 
@@ -134,13 +149,14 @@ describe('ad source with RFC2307 attributes (idMapping off, the default)', () =>
     expect(alice?.notes).toContain(`objectSid: ${sid('alice')}`);
   });
 
-  it('resolves groups nested three levels deep through the in-chain rule, POSIX groups only', async () => {
+  it('resolves groups nested three levels deep, and those of the AD primary group, POSIX groups only', async () => {
     const alice = await adSource().lookup('alice');
     expect(groupsOf(alice)).toEqual({
       staff: 20001,
       'beamline-id01': 30001,
       'proposal-ab1234': 30002,
       'facility-users': 30003,
+      'campus-users': 30004,
     });
   });
 
@@ -165,7 +181,14 @@ describe('ad source with SSSD ID mapping', () => {
   });
 
   it('maps every group of the user, nested ones and non-POSIX ones included, to SSSD gids', async () => {
-    const names = ['Domain Users', 'beamline-id01', 'proposal-ab1234', 'facility-users', 'windows-only'];
+    const names = [
+      'Domain Users',
+      'beamline-id01',
+      'proposal-ab1234',
+      'facility-users',
+      'windows-only',
+      'campus-users',
+    ];
     const expected = sssdIds(names.map(sid));
     const bob = await adSource({ idMapping: { mode: 'always' } }).lookup('bob');
     const groups = groupsOf(bob);
@@ -200,6 +223,111 @@ describe('ad source with SSSD ID mapping', () => {
       idMapping: { mode: 'always', rangeMin: 100_000, rangeMax: 2_000_100_000 },
     }).lookup('bob');
     expect(moved?.uid).toBe((base?.uid as number) - 100_000);
+  });
+});
+
+describe('nested groups: tokenGroups (the default, as SSSD) and the in-chain rule', () => {
+  /** What the two ways must agree on: the groups (name and gid), the primary group's name, the skip note. */
+  const answer = (record: DirectoryRecord | null) => ({
+    groups: [...(record?.groups ?? [])].sort((a, b) => a.name.localeCompare(b.name)),
+    primaryGroupName: record?.primaryGroupName,
+    skipped: record?.notes?.filter((n) => n.startsWith('groups without a mapped id skipped')),
+  });
+  const groupNotes = (record: DirectoryRecord | null) =>
+    (record?.notes ?? []).filter((n) => n.startsWith('groups:')).join('\n');
+  /** The user by default, with nestedWith: tokenGroups and with nestedWith: inChain. */
+  const lookupBoth = async (name: string, overrides: Record<string, unknown>) => {
+    const with_ = (nestedWith?: string) =>
+      adSource({
+        ...overrides,
+        groups: { ...(overrides.groups as object), ...(nestedWith === undefined ? {} : { nestedWith }) },
+      }).lookup(name);
+    const [byDefault, tokens, inChain] = await Promise.all([with_(), with_('tokenGroups'), with_('inChain')]);
+    return { byDefault, tokens, inChain };
+  };
+
+  it.each([
+    { user: 'alice', mode: 'off', idMapping: {} },
+    { user: 'dave', mode: 'off', idMapping: {} },
+    { user: 'gina', mode: 'off', idMapping: {} },
+    { user: 'alice', mode: 'always', idMapping: { mode: 'always' } },
+    { user: 'bob', mode: 'always', idMapping: { mode: 'always' } },
+    { user: 'gina', mode: 'always', idMapping: { mode: 'always' } },
+    { user: 'alice', mode: 'fallback', idMapping: { mode: 'fallback' } },
+    { user: 'bob', mode: 'fallback', idMapping: { mode: 'fallback' } },
+    {
+      user: 'bob',
+      mode: 'always, autoPrivateGroups',
+      idMapping: { mode: 'always', autoPrivateGroups: true },
+    },
+  ])('give $user the same groups both ways (idMapping $mode)', async ({ user, idMapping }) => {
+    const { byDefault, tokens, inChain } = await lookupBoth(user, { idMapping });
+    expect(answer(tokens)).toEqual(answer(inChain));
+    expect(answer(byDefault)).toEqual(answer(tokens));
+    expect(tokens?.groups?.length).toBeGreaterThan(2);
+    expect(groupNotes(byDefault)).toMatch(/^groups: nested groups from the user's tokenGroups \(\d+ SIDs\)$/);
+    expect(groupNotes(tokens)).toMatch(/^groups: nested groups from the user's tokenGroups/);
+    expect(groupNotes(inChain)).toBe(
+      'groups: nested groups through the in-chain rule 1.2.840.113556.1.4.1941 (groups.nestedWith: inChain)',
+    );
+  });
+
+  it('with ids mapped, the BUILTIN group tokenGroups lists is skipped with the same note both ways', async () => {
+    const { tokens, inChain } = await lookupBoth('bob', { idMapping: { mode: 'always' } });
+    expect(answer(tokens).skipped).toEqual([
+      'groups without a mapped id skipped: Users (S-1-5-32-545: built-in)',
+    ]);
+    expect(answer(inChain).skipped).toEqual(answer(tokens).skipped);
+  });
+
+  it('resolve a user in 60 groups (two objectSid batches) to all of them', async () => {
+    const gina = await adSource().lookup('gina');
+    const batch = Object.keys(groupsOf(gina)).filter((name) => name.startsWith('batch-'));
+    expect(batch).toHaveLength(60);
+    expect(groupsOf(gina)).toMatchObject({ staff: 20001, 'campus-users': 30004, 'batch-60': 31060 });
+  });
+
+  it('fall back to the in-chain rule when the bind account may not read tokenGroups, and say so', async () => {
+    const { byDefault, tokens, inChain } = await lookupBoth('erin', {});
+    expect(groupsOf(byDefault)).toEqual({
+      staff: 20001,
+      'beamline-id01': 30001,
+      'proposal-ab1234': 30002,
+      'facility-users': 30003,
+      'campus-users': 30004,
+    });
+    expect(answer(byDefault)).toEqual(answer(inChain));
+    expect(answer(tokens)).toEqual(answer(inChain));
+    expect(groupNotes(byDefault)).toBe(
+      "groups: the user's entry gives no tokenGroups (the DC or the bind account does not give them); nested groups through the in-chain rule 1.2.840.113556.1.4.1941 instead",
+    );
+    // alice is in the same groups and her tokenGroups are read: the fallback is erin's alone.
+    const alice = await adSource().lookup('alice');
+    expect(groupsOf(alice)).toEqual(groupsOf(byDefault));
+    expect(groupNotes(alice)).toMatch(/tokenGroups \(\d+ SIDs\)/);
+  });
+
+  it('differ only on distribution groups: the in-chain rule lists them, tokenGroups (security groups) does not', async () => {
+    const { tokens, inChain } = await lookupBoth('frank', {});
+    expect(groupsOf(inChain)).toMatchObject({ 'mailing-list': 30020 });
+    expect(groupsOf(tokens)).not.toHaveProperty('mailing-list');
+    const { 'mailing-list': _, ...rest } = groupsOf(inChain);
+    expect(groupsOf(tokens)).toEqual(rest);
+  });
+
+  it('name the tokenGroups SIDs no group under groups.bases has (here the BUILTIN container, left out)', async () => {
+    const bases = [{ base: `CN=Users,${dc.baseDN}`, scope: 'one' }];
+    const { tokens, inChain } = await lookupBoth('alice', { groups: { bases } });
+    expect(tokens?.notes).toContain('1 tokenGroups SIDs match no group under groups.bases: S-1-5-32-545');
+    expect(groupsOf(tokens)).toEqual(groupsOf(inChain));
+  });
+
+  it('nested: false gives direct memberships only, whatever nestedWith says, and says so', async () => {
+    for (const nestedWith of ['tokenGroups', 'inChain']) {
+      const alice = await adSource({ groups: { nested: false, nestedWith } }).lookup('alice');
+      expect(groupsOf(alice)).toEqual({ staff: 20001, 'beamline-id01': 30001 });
+      expect(groupNotes(alice)).toBe('groups: direct memberships only (groups.nested: false)');
+    }
   });
 });
 

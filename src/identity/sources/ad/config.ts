@@ -1,5 +1,5 @@
 // The `ad` source's config: LDAP connection keys, the domain's bases and login attribute, group
-// nesting, the realms and domains stripped from qualified names, and SSSD-compatible ID mapping.
+// nesting (tokenGroups or the in-chain rule), the realms and domains stripped from qualified names, and SSSD-compatible ID mapping.
 import { z } from 'zod';
 import { SourceName } from '../../../config/primitives.js';
 import {
@@ -179,7 +179,13 @@ export const AdSourceConfigSchema = z
           .boolean()
           .default(true)
           .describe(
-            'true: every group the user is in through nested groups, resolved by the DC with the in-chain matching rule 1.2.840.113556.1.4.1941 (one search). false: direct memberships only.',
+            'true: every group the user is in through nested groups, at any depth, the way `nestedWith` says. false: direct memberships (`member`) only, plus the primary groups.',
+          ),
+        nestedWith: z
+          .enum(['tokenGroups', 'inChain'])
+          .default('tokenGroups')
+          .describe(
+            "How nested groups are resolved. tokenGroups (SSSD's default, ldap_use_tokengroups = true): one base read of the user's own entry for its constructed tokenGroups, the SIDs of every security group the user is in, transitively, the AD primary group included; they are found by objectSid. When the DC or the bind account gives no tokenGroups (absent or empty), the in-chain way is used instead, with an explain note. inChain: the DC walks nested `member` links with the matching rule 1.2.840.113556.1.4.1941 (one search, plus one for the AD primary group's parents), to any depth; unlike tokenGroups it includes distribution groups. (SSSD with ldap_use_tokengroups = false walks `member` links itself, to ldap_group_nesting_level.)",
           ),
         attributes: z
           .strictObject({

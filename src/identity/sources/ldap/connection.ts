@@ -190,7 +190,8 @@ export function createLdapPool(source: string, settings: LdapConnectionSettings,
 // hides the server's sizeLimitExceeded whenever the request carried one, so a server that stopped
 // early (its own limit, or ours) would look like a complete answer. Without one, a server limit is
 // an error result (SizeLimitExceeded) and a time limit too; continuation references (entries held
-// by another server) are a refusal. Bounds on what we keep are applied to the complete answer.
+// by another server) are a refusal unless the request says to ignore them. Bounds on what we keep
+// are applied to the complete answer.
 const runSearch = async (client: Client, request: LdapSearchRequest): Promise<Entry[]> => {
   // A paged search is read to its end by ldapts itself (all pages, one promise).
   const { searchEntries, searchReferences } = await client.search(request.base, {

@@ -13,10 +13,22 @@
 //   mapping); receives the raw ldapts entry. `idsFromMapping`: use the mapping even when present.
 // - `inspectUser(entry, name)`: explain notes from the raw entry; may throw (e.g. disabled account).
 // - `resolveGroups(ctx)`: the group strategy. Built in: `memberUidGroups` (rfc2307) and
-//   `memberDnGroups` (rfc2307bis, nested to a depth, cycle-safe). AD can use an in-chain
-//   ExtensibleFilter (1.2.840.113556.1.4.1941) through `ctx.searchGroups(filter)`.
+//   `memberDnGroups` (rfc2307bis, nested to a depth, cycle-safe). AD uses an in-chain
+//   ExtensibleFilter (1.2.840.113556.1.4.1941) through `ctx.searchGroups(filter)`, or the user's
+//   tokenGroups read with `ctx.readUserEntry(attributes)` (a base search, the only one AD answers
+//   tokenGroups in) and resolved by objectSid.
+// - `ignorableReference(url)`: continuation references the directory always sends that cannot
+//   hold users or groups (AD's partitions); any other reference refuses the answer as incomplete.
 // Connections, failover, TLS, timeouts and health live in ./connection.ts (`createLdapPool`).
-import { AndFilter, type Entry, EqualityFilter, type Filter, FilterParser, OrFilter } from 'ldapts';
+import {
+  AndFilter,
+  type Entry,
+  EqualityFilter,
+  type Filter,
+  FilterParser,
+  OrFilter,
+  PresenceFilter,
+} from 'ldapts';
 import { directoryEntryInvalid } from '../../../errors.js';
 import type { DirectoryGroup, DirectoryRecord } from '../../types.js';
 import {
@@ -73,6 +85,12 @@ export interface GroupContext {
   user: { dn: string; name: string; gid: number; entry: Entry };
   /** Searches every configured group base (scope + filter ANDed with `filter`), paged, de-duplicated by DN. */
   searchGroups(filter: Filter): Promise<GroupEntry[]>;
+  /**
+   * The user's own entry read again (base scope on user.dn) with these attributes only, those in
+   * `binaryAttributes` as Buffers: for constructed attributes a server gives only to a base search
+   * (AD tokenGroups). Undefined when the server returns no entry.
+   */
+  readUserEntry(attributes: string[], binaryAttributes?: string[]): Promise<Entry | undefined>;
   groupAttributes: GroupAttributeNames;
   /** The most groups the user may get: a walk up nested groups stops once past it. */
   maxGroups: number;
@@ -223,6 +241,18 @@ export function createLdapDirectory(source: string, pool: LdapPool, flavour: Lda
     return { entry, name };
   };
 
+  /** One entry by its DN (base scope), with just these attributes. */
+  const readEntry = async (dn: string, attributes: string[], binaryAttributes: string[] = []) => {
+    const [entry] = await pool.search({
+      base: dn,
+      scope: 'base',
+      filter: new PresenceFilter({ attribute: 'objectClass' }),
+      attributes,
+      explicitBufferAttributes: binaryAttributes,
+    });
+    return entry;
+  };
+
   /** uid and gid: from the entry's attributes, or from the flavour's ID mapping. */
   const readIds = (entry: Entry, name: string, notes: string[]) => {
     const needsMapping =
@@ -283,6 +313,7 @@ export function createLdapDirectory(source: string, pool: LdapPool, flavour: Lda
         const resolution = await flavour.resolveGroups({
           user: { dn: entry.dn, name, gid, entry },
           searchGroups,
+          readUserEntry: (attributes, binary) => readEntry(entry.dn, attributes, binary),
           groupAttributes: ga,
           maxGroups: flavour.maxGroups,
           notes,
