@@ -10,6 +10,10 @@
 //   7. the shared cache tier (./shared-tier.ts): a local miss answered from Redis beside a directory
 //      miss and a local hit, and directory searches per user after a three-replica rollout.
 //      BENCH_ONLY=shared runs this part alone (results in bench/results/shared-tier.md).
+//   8. spawn latency (./spawn-latency.ts): a real JupyterHub's POST …/server to the pod in a real
+//      kube-apiserver, with idmount (cache warm and cold) beside plain KubeSpawner with the same
+//      volumes static. BENCH_ONLY=spawn runs this part alone (results in bench/results/spawn.md).
+//   BENCH_ONLY takes a comma-separated list of the parts that run alone (shared,spawn).
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -26,6 +30,7 @@ import {
   startSlapd,
 } from '../test/harness/slapd.js';
 import { sharedTierBench } from './shared-tier.js';
+import { spawnLatencyBench } from './spawn-latency.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const NODE = process.execPath;
@@ -89,6 +94,18 @@ async function stopServer(url: string) {
   await new Promise((r) => {
     child.once('exit', r);
     child.kill('SIGTERM');
+  });
+}
+
+/** Part 8, alone or after the others: its rows (the main table's columns) and notes. */
+function runSpawnLatency(ldapSource: object) {
+  return spawnLatencyBench({
+    server: (script, env) => server(script, env),
+    token: TOKEN,
+    work,
+    ldapSource,
+    log,
+    fmt,
   });
 }
 
@@ -311,25 +328,54 @@ async function main() {
   const rows: string[][] = [];
   const notes: string[] = [];
   let sharedTier: Awaited<ReturnType<typeof runSharedTier>> | undefined;
-  if (process.env.BENCH_ONLY === 'shared') {
+  let spawnLatency: Awaited<ReturnType<typeof runSpawnLatency>> | undefined;
+  const only = new Set(
+    (process.env.BENCH_ONLY ?? '')
+      .split(',')
+      .map((part) => part.trim())
+      .filter((part) => part !== ''),
+  );
+  for (const part of only) {
+    if (part !== 'shared' && part !== 'spawn')
+      throw new Error(`BENCH_ONLY: unknown part ${part} (shared, spawn)`);
+  }
+  if (only.size > 0) {
     try {
-      sharedTier = await runSharedTier(slapd, ldapSource);
+      if (only.has('shared')) sharedTier = await runSharedTier(slapd, ldapSource);
+      if (only.has('spawn')) spawnLatency = await runSpawnLatency(ldapSource);
     } finally {
       stopAll();
       await slapd.close();
     }
-    const report = [
-      '# idmount benchmark: the shared cache tier',
-      '',
-      `Machine: ${machineLine()}. Load generator: autocannon (${CONNECTIONS} connections), on the same machine, with idmount, slapd and redis-server; ${process.env.BENCH_SHARED_ROUNDS ?? 3} rounds of ${ROUND_SECONDS} s per side, the side going first rotating; req/s are means, p50/p99 and ratios medians of the rounds.`,
-      '',
-      sharedTier.table,
-      '',
-      ...sharedTier.notes.map((n) => `- ${n}`),
-    ].join('\n');
     mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
-    writeFileSync(join(ROOT, 'bench/results/shared-tier.md'), `${report}\n`);
-    process.stdout.write(`${report}\n`);
+    if (sharedTier !== undefined) {
+      const report = [
+        '# idmount benchmark: the shared cache tier',
+        '',
+        `Machine: ${machineLine()}. Load generator: autocannon (${CONNECTIONS} connections), on the same machine, with idmount, slapd and redis-server; ${process.env.BENCH_SHARED_ROUNDS ?? 3} rounds of ${ROUND_SECONDS} s per side, the side going first rotating; req/s are means, p50/p99 and ratios medians of the rounds.`,
+        '',
+        sharedTier.table,
+        '',
+        ...sharedTier.notes.map((n) => `- ${n}`),
+      ].join('\n');
+      writeFileSync(join(ROOT, 'bench/results/shared-tier.md'), `${report}\n`);
+      process.stdout.write(`${report}\n`);
+    }
+    if (spawnLatency !== undefined) {
+      const report = [
+        '# idmount benchmark: spawn latency through JupyterHub',
+        '',
+        `Machine: ${machineLine()}.`,
+        '',
+        '| measure | idmount | baseline / context | difference | target | |',
+        '| --- | --- | --- | --- | --- | --- |',
+        ...spawnLatency.rows.map((r) => `| ${r.join(' | ')} |`),
+        '',
+        ...spawnLatency.notes.map((n) => `- ${n}`),
+      ].join('\n');
+      writeFileSync(join(ROOT, 'bench/results/spawn.md'), `${report}\n`);
+      process.stdout.write(`${report}\n`);
+    }
     return;
   }
   try {
@@ -522,8 +568,14 @@ async function main() {
     ]);
 
     // 7. The shared cache tier.
-    log('7/7 the shared cache tier');
+    log('7/8 the shared cache tier');
     sharedTier = await runSharedTier(slapd, ldapSource);
+
+    // 8. Spawn latency through a real JupyterHub and API server.
+    log('8/8 spawn latency');
+    spawnLatency = await runSpawnLatency(ldapSource);
+    rows.push(...spawnLatency.rows);
+    notes.push(...spawnLatency.notes);
   } finally {
     stopAll();
     await slapd.close();
