@@ -10,8 +10,12 @@
 //   7. the shared cache tier (./shared-tier.ts): a local miss answered from Redis beside a directory
 //      miss and a local hit, and directory searches per user after a three-replica rollout.
 //      BENCH_ONLY=shared runs this part alone (results in bench/results/shared-tier.md).
-//   8. Active Directory nested groups: tokenGroups vs the in-chain rule on a Samba DC (./ad.ts).
+//   8. spawn latency (./spawn-latency.ts): a real JupyterHub's POST …/server to the pod in a real
+//      kube-apiserver, with idmount (cache warm and cold) beside plain KubeSpawner with the same
+//      volumes static. BENCH_ONLY=spawn runs this part alone (results in bench/results/spawn.md).
+//   9. Active Directory nested groups: tokenGroups vs the in-chain rule on a Samba DC (./ad.ts).
 //      BENCH_ONLY=ad runs this part alone (results in bench/results/ad.md).
+//   BENCH_ONLY takes a comma-separated list of the parts that run alone (shared,spawn), or ad.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -30,6 +34,7 @@ import {
 import { adNesting } from './ad.js';
 import { cpuSeconds, fmt, median } from './measure.js';
 import { sharedTierBench } from './shared-tier.js';
+import { spawnLatencyBench } from './spawn-latency.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const NODE = process.execPath;
@@ -93,6 +98,18 @@ async function stopServer(url: string) {
   await new Promise((r) => {
     child.once('exit', r);
     child.kill('SIGTERM');
+  });
+}
+
+/** Part 8, alone or after the others: its rows (the main table's columns) and notes. */
+function runSpawnLatency(ldapSource: object) {
+  return spawnLatencyBench({
+    server: (script, env) => server(script, env),
+    token: TOKEN,
+    work,
+    ldapSource,
+    log,
+    fmt,
   });
 }
 
@@ -322,25 +339,54 @@ async function main() {
   const rows: string[][] = [];
   const notes: string[] = [];
   let sharedTier: Awaited<ReturnType<typeof runSharedTier>> | undefined;
-  if (process.env.BENCH_ONLY === 'shared') {
+  let spawnLatency: Awaited<ReturnType<typeof runSpawnLatency>> | undefined;
+  const only = new Set(
+    (process.env.BENCH_ONLY ?? '')
+      .split(',')
+      .map((part) => part.trim())
+      .filter((part) => part !== ''),
+  );
+  for (const part of only) {
+    if (part !== 'shared' && part !== 'spawn')
+      throw new Error(`BENCH_ONLY: unknown part ${part} (shared, spawn; or ad alone)`);
+  }
+  if (only.size > 0) {
     try {
-      sharedTier = await runSharedTier(slapd, ldapSource);
+      if (only.has('shared')) sharedTier = await runSharedTier(slapd, ldapSource);
+      if (only.has('spawn')) spawnLatency = await runSpawnLatency(ldapSource);
     } finally {
       stopAll();
       await slapd.close();
     }
-    const report = [
-      '# idmount benchmark: the shared cache tier',
-      '',
-      `Machine: ${machineLine()}. Load generator: autocannon (${CONNECTIONS} connections), on the same machine, with idmount, slapd and redis-server; ${process.env.BENCH_SHARED_ROUNDS ?? 3} rounds of ${ROUND_SECONDS} s per side, the side going first rotating; req/s are means, p50/p99 and ratios medians of the rounds.`,
-      '',
-      sharedTier.table,
-      '',
-      ...sharedTier.notes.map((n) => `- ${n}`),
-    ].join('\n');
     mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
-    writeFileSync(join(ROOT, 'bench/results/shared-tier.md'), `${report}\n`);
-    process.stdout.write(`${report}\n`);
+    if (sharedTier !== undefined) {
+      const report = [
+        '# idmount benchmark: the shared cache tier',
+        '',
+        `Machine: ${machineLine()}. Load generator: autocannon (${CONNECTIONS} connections), on the same machine, with idmount, slapd and redis-server; ${process.env.BENCH_SHARED_ROUNDS ?? 3} rounds of ${ROUND_SECONDS} s per side, the side going first rotating; req/s are means, p50/p99 and ratios medians of the rounds.`,
+        '',
+        sharedTier.table,
+        '',
+        ...sharedTier.notes.map((n) => `- ${n}`),
+      ].join('\n');
+      writeFileSync(join(ROOT, 'bench/results/shared-tier.md'), `${report}\n`);
+      process.stdout.write(`${report}\n`);
+    }
+    if (spawnLatency !== undefined) {
+      const report = [
+        '# idmount benchmark: spawn latency through JupyterHub',
+        '',
+        `Machine: ${machineLine()}.`,
+        '',
+        '| measure | idmount | baseline / context | difference | target | |',
+        '| --- | --- | --- | --- | --- | --- |',
+        ...spawnLatency.rows.map((r) => `| ${r.join(' | ')} |`),
+        '',
+        ...spawnLatency.notes.map((n) => `- ${n}`),
+      ].join('\n');
+      writeFileSync(join(ROOT, 'bench/results/spawn.md'), `${report}\n`);
+      process.stdout.write(`${report}\n`);
+    }
     return;
   }
   try {
@@ -357,7 +403,7 @@ async function main() {
     const bodyFile = join(work, 'body.json');
     writeFileSync(bodyFile, sample);
     const bare = await server('bare.ts', { BENCH_BODY_FILE: bodyFile });
-    log('1/8 cached spawn-plan vs bare Fastify route');
+    log('1/9 cached spawn-plan vs bare Fastify route');
     // One discarded round each first, as for the uncached comparison below.
     await load(cached, warmPaths);
     await load(bare, warmPaths);
@@ -389,7 +435,7 @@ async function main() {
     }
 
     // 5a. Latency at half the cached maximum.
-    log('5/8 latency at half the cached maximum');
+    log('5/9 latency at half the cached maximum');
     const half = Math.round(one.a / 2);
     const atHalf = await load(cached, warmPaths, { seconds: ROUND_SECONDS * 2, rate: half });
 
@@ -410,7 +456,7 @@ async function main() {
       },
       profiled('uncached-raw-route'),
     );
-    log('2/8 uncached resolutions vs raw ldapts route');
+    log('2/9 uncached resolutions vs raw ldapts route');
     let offset = 0;
     const distinct = () => {
       const start = offset;
@@ -448,7 +494,7 @@ async function main() {
     }
 
     // 3. Single-flight, counted on the slapd side.
-    log('3/8 single-flight');
+    log('3/9 single-flight');
     const victim = 'user4242';
     const userSearches = () => slapd.searchFilters().filter((f) => f.includes(`(uid=${victim})`)).length;
     const before = userSearches();
@@ -471,7 +517,7 @@ async function main() {
     ]);
 
     // 5b. Latency with a cold cache over 10 000 distinct users.
-    log('5/8 latency with a cold cache');
+    log('5/9 latency with a cold cache');
     const cold = await server('idmount.ts', {
       BENCH_CONFIG: idmountConfig('cold', ldapSource, { ttl: '1h', refreshAhead: 0 }),
     });
@@ -498,7 +544,7 @@ async function main() {
     stopAll();
 
     // 4. Memory.
-    log('4/8 memory after caching 100 000 identities');
+    log('4/9 memory after caching 100 000 identities');
     const mem = memory();
     rows.push([
       'peak RSS while caching 100 000 distinct identities (MB)',
@@ -518,7 +564,7 @@ async function main() {
     ]);
 
     // 6. Cold start.
-    log('6/8 cold start');
+    log('6/9 cold start');
     const starts: number[] = [];
     for (let i = 0; i < 5; i++) starts.push(await coldStart());
     starts.sort((x, y) => x - y);
@@ -533,15 +579,21 @@ async function main() {
     ]);
 
     // 7. The shared cache tier.
-    log('7/8 the shared cache tier');
+    log('7/9 the shared cache tier');
     sharedTier = await runSharedTier(slapd, ldapSource);
+
+    // 8. Spawn latency through a real JupyterHub and API server.
+    log('8/9 spawn latency');
+    spawnLatency = await runSpawnLatency(ldapSource);
+    rows.push(...spawnLatency.rows);
+    notes.push(...spawnLatency.notes);
   } finally {
     stopAll();
     await slapd.close();
   }
 
-  // 8. Active Directory nested groups, on a Samba DC of its own.
-  log('8/8 Active Directory nested groups: tokenGroups vs the in-chain rule');
+  // 9. Active Directory nested groups, on a Samba DC of its own.
+  log('9/9 Active Directory nested groups: tokenGroups vs the in-chain rule');
   const ad = await adNesting(log);
   rows.push(...ad.rows);
   notes.push(...ad.notes);
