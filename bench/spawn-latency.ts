@@ -15,6 +15,7 @@ import YAML from 'yaml';
 import { sha256Hex } from '../src/http/config.js';
 import { type PodWatch, type RunningHub, startHub, watchPods } from '../test/harness/jupyterhub.js';
 import { type KubeObject, type RunningKube, startKube } from '../test/harness/kube.js';
+import { bulkMountRules } from '../test/harness/slapd.js';
 import { mergeValues, renderExtraConfig, z2jhDefaults } from '../test/harness/z2jh-values.js';
 
 export interface SpawnBenchTools {
@@ -51,24 +52,9 @@ function idmountConfig(tools: SpawnBenchTools): string {
       },
       sources: [tools.ldapSource],
       cache: { ttl: '1h', refreshAhead: 0 },
-      home: {
-        from: 'template',
-        template: '/export/home/{username}',
-        allowedRoots: ['/export/home'],
-        volume: csi('nfs-home.example.org'),
-        mountPath: '/home/jovyan/home',
-      },
-      data: [
-        {
-          name: 'group',
-          fromGroup: '^group(?<n>[0-9]+)$',
-          path: '/data/groups/{n}',
-          mountPath: '/home/jovyan/groups/{n}',
-          readOnly: true,
-          allowedRoots: ['/data/groups'],
-          volume: csi('nfs-data.example.org'),
-        },
-      ],
+      // The bulk rules of the other benches, with their NFS volumes as inline CSI ones.
+      home: { ...bulkMountRules.home, volume: csi(bulkMountRules.home.volume.nfs.server) },
+      data: bulkMountRules.data.map((rule) => ({ ...rule, volume: csi(rule.volume.nfs.server) })),
     }),
   );
   return file;
@@ -195,13 +181,7 @@ export async function spawnLatencyBench(tools: SpawnBenchTools) {
     const sides: Record<'idmount' | 'plain', Side> = {} as never;
     for (const name of ['idmount', 'plain'] as const) {
       const namespace = `bench-spawn-${name}`;
-      await kube.client.createNamespace(namespace, {
-        'pod-security.kubernetes.io/enforce': 'restricted',
-        'pod-security.kubernetes.io/enforce-version': 'latest',
-      });
-      await kube.client.waitFor(`ServiceAccount ${namespace}/default`, () =>
-        kube.client.find(`/api/v1/namespaces/${namespace}/serviceaccounts/default`),
-      );
+      await kube.client.createPodSecurityNamespace(namespace, 'restricted');
       const values =
         name === 'idmount'
           ? mergeValues(site, renderExtraConfig(idmount))

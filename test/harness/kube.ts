@@ -234,6 +234,23 @@ export class KubeClient {
     });
   }
 
+  /**
+   * A namespace enforcing a Pod Security level (latest), ready for pods: the ServiceAccount
+   * admission plugin refuses pods until the controller-manager has made its `default` account.
+   */
+  async createPodSecurityNamespace(
+    name: string,
+    level: 'restricted' | 'baseline' | 'privileged',
+  ): Promise<void> {
+    await this.createNamespace(name, {
+      'pod-security.kubernetes.io/enforce': level,
+      'pod-security.kubernetes.io/enforce-version': 'latest',
+    });
+    await this.waitFor(`ServiceAccount ${name}/default`, () =>
+      this.find(`/api/v1/namespaces/${name}/serviceaccounts/default`),
+    );
+  }
+
   /** Starts deleting a namespace and everything in it; does not wait. */
   deleteNamespace(name: string): Promise<void> {
     return this.delete(`/api/v1/namespaces/${name}`);

@@ -56,13 +56,7 @@ let singleuser: RunningSingleuser | undefined;
 
 beforeAll(async () => {
   idmount = await serveIdmount(join(ROOT, 'examples/restricted.yaml'), { IDMOUNT_HUB_TOKEN: TOKEN });
-  await client.createNamespace(NAMESPACE, {
-    'pod-security.kubernetes.io/enforce': 'restricted',
-    'pod-security.kubernetes.io/enforce-version': 'latest',
-  });
-  await client.waitFor(`ServiceAccount ${NAMESPACE}/default`, () =>
-    client.find(`/api/v1/namespaces/${NAMESPACE}/serviceaccounts/default`),
-  );
+  await client.createPodSecurityNamespace(NAMESPACE, 'restricted');
   // The volume z2jh's home claim (claim-alice, made by KubeSpawner) binds to: pre-bound, no class.
   await client.create('/api/v1/persistentvolumes', {
     apiVersion: 'v1',

@@ -116,13 +116,7 @@ beforeAll(async () => {
     [RESTRICTED, 'restricted'],
     [BASELINE, 'baseline'],
   ] as const) {
-    await client.createNamespace(name, {
-      'pod-security.kubernetes.io/enforce': level,
-      'pod-security.kubernetes.io/enforce-version': 'latest',
-    });
-    await client.waitFor(`ServiceAccount ${name}/default`, () =>
-      client.find(`/api/v1/namespaces/${name}/serviceaccounts/default`),
-    );
+    await client.createPodSecurityNamespace(name, level);
   }
 });
 
