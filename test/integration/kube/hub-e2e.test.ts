@@ -19,6 +19,7 @@ import {
 } from '../../harness/jupyterhub.js';
 import { KubeClient, type KubeObject } from '../../harness/kube.js';
 import { mergeValues, renderExtraConfig, z2jhDefaults } from '../../harness/z2jh-values.js';
+import { expectPlanIdentity } from '../../helpers/pods.js';
 import { ROOT, type RunningService, serveIdmount } from '../../helpers/serve.js';
 
 const kube = inject('kube');
@@ -128,29 +129,8 @@ describe('a spawn through a real JupyterHub onto a real API server', () => {
     const stored = await client.get(`/api/v1/namespaces/${NAMESPACE}/pods/${POD}`);
 
     // Identity: the plan's on the pod and on every container, whatever the profile said.
-    const psc = stored.spec.securityContext;
-    expect(psc).toMatchObject({
-      runAsUser: expected.uid,
-      runAsGroup: expected.gid,
-      runAsNonRoot: true,
-      supplementalGroups: expected.supplementalGids,
-      supplementalGroupsPolicy: 'Strict',
-      seccompProfile: { type: 'RuntimeDefault' },
-    });
-    expect(psc.fsGroup).toBeUndefined();
-    const containers: KubeObject[] = [...stored.spec.containers, ...(stored.spec.initContainers ?? [])];
+    const containers = expectPlanIdentity(stored, expected, { exact: true });
     expect(containers.map((c) => c.name).sort()).toEqual(['idmount-nss', 'notebook']);
-    for (const container of containers) {
-      expect(container.securityContext, container.name).toEqual({
-        runAsUser: expected.uid,
-        runAsGroup: expected.gid,
-        runAsNonRoot: true,
-        allowPrivilegeEscalation: false,
-        privileged: false,
-        capabilities: { drop: ['ALL'] },
-        seccompProfile: { type: 'RuntimeDefault' },
-      });
-    }
     // The profile's other override and the site's extraPodConfig are kept.
     const notebook = stored.spec.containers.find((c: KubeObject) => c.name === 'notebook');
     expect(notebook.resources.limits.cpu).toBe('2');

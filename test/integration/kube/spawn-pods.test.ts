@@ -10,6 +10,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { KubeApiError, KubeClient, type KubeObject } from '../../harness/kube.js';
+import { expectPlanIdentity } from '../../helpers/pods.js';
 import { ROOT, type RunningService, scratchDir, serveIdmount } from '../../helpers/serve.js';
 
 const kube = inject('kube');
@@ -56,32 +57,6 @@ async function plan(service: RunningService, user: string): Promise<KubeObject> 
     headers: { authorization: `Bearer ${TOKEN}` },
   });
   return (await res.json()) as KubeObject;
-}
-
-/** Every container's and the pod's identity in the stored pod are the plan's. */
-function expectPlanIdentity(stored: KubeObject, expected: KubeObject) {
-  const psc = stored.spec.securityContext;
-  expect(psc).toMatchObject({
-    runAsUser: expected.uid,
-    runAsGroup: expected.gid,
-    runAsNonRoot: true,
-    supplementalGroups: expected.supplementalGids,
-    supplementalGroupsPolicy: 'Strict',
-  });
-  expect(psc.fsGroup).toBeUndefined();
-  const containers = [...stored.spec.containers, ...(stored.spec.initContainers ?? [])];
-  expect(containers.length).toBeGreaterThanOrEqual(2);
-  for (const container of containers) {
-    expect(container.securityContext, container.name).toMatchObject({
-      runAsUser: expected.uid,
-      runAsGroup: expected.gid,
-      runAsNonRoot: true,
-      allowPrivilegeEscalation: false,
-      privileged: false,
-      capabilities: { drop: ['ALL'] },
-      seccompProfile: { type: expect.any(String) },
-    });
-  }
 }
 
 async function admitted(namespace: string, pod: KubeObject): Promise<KubeObject> {
