@@ -1,6 +1,6 @@
 // Builds the SpawnPlan KubeSpawner applies: identity numbers after policy, environment, the planned
 // mounts, and the NSS lines. A plan is built as an object; its body for the cache is made once per
-// cache fill by the response schema (./schema.ts), so every answer passes the same guard.
+// cache fill through the response schema's guard (./guard.ts), so every answer passes the same check.
 import { IdmountError, policyViolation } from '../errors.js';
 import type { Identity } from '../identity/types.js';
 import type { MountsConfig } from '../mounts/planner.js';
@@ -9,8 +9,9 @@ import type { RuleTrace } from '../mounts/volumes.js';
 import type { PolicyConfig } from '../policy/config.js';
 import { checkIdentity, type DroppedGroup } from '../policy/policy.js';
 import type { SpawnerConfig } from './config.js';
+import { planBody } from './guard.js';
 import { nssLines, nssName } from './nss.js';
-import { planBody, type SpawnPlan } from './schema.js';
+import type { SpawnPlan } from './schema.js';
 
 /** What an explain request collects while a plan is built. */
 export interface PlanTrace {

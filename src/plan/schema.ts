@@ -1,6 +1,6 @@
-// The spawn plan's schema: what KubeSpawner applies, and the guard every plan passes on its way out.
-// Cached, fresh, stale and explained plans all leave through `SpawnPlanSchema` (the route's
-// response schema): runAsNonRoot true, no privilege escalation, every capability dropped, no id 0.
+// The spawn plan's schema: what KubeSpawner applies. Cached, fresh, stale and explained plans all
+// leave through it (./guard.ts): runAsNonRoot true, no privilege escalation, every capability
+// dropped, no id 0.
 import { z } from 'zod';
 import { RuleTraceSchema, VolumeMountSchema, VolumeSchema } from '../mounts/volumes.js';
 
@@ -58,6 +58,3 @@ export const SpawnPlanSchema = z
 
 export type SpawnPlan = z.infer<typeof SpawnPlanSchema>;
 export type Explain = z.infer<typeof ExplainSchema>;
-
-/** The plan as the response body: checked by the response schema itself, then serialised. */
-export const planBody = (plan: SpawnPlan): string => JSON.stringify(SpawnPlanSchema.parse(plan));

@@ -114,7 +114,8 @@ describe('the runtime stage', () => {
     expect(runtime.cmd).toEqual([
       'node',
       '--expose-gc',
-      '--max-semi-space-size=4',
+      '--max-semi-space-size=16',
+      '--heap-growing-percent=50',
       'dist/cli/main.js',
       'serve',
     ]);

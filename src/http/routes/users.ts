@@ -3,6 +3,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { IdmountError } from '../../errors.js';
 import type { Resolution } from '../../identity/cache/resolver.js';
 import type { PlanOutcome } from '../../plan/build.js';
+import { planBody } from '../../plan/guard.js';
 import type { SpawnPlan } from '../../plan/schema.js';
 import {
   CacheEvictedSchema,
@@ -103,20 +104,24 @@ export const usersRoutes: FastifyPluginAsyncZod = async (app) => {
       const respond = (resolution: Resolution<PlanOutcome>) => {
         const outcome = resolution.derived;
         if (!outcome.ok) throw outcome.error;
-        reply.headers({ 'cache-control': 'no-store', 'x-idmount-cache': resolution.cache });
-        if (!explain && !resolution.stale) {
-          // The common spawn: the body the response schema made when the cache was filled.
-          // Fastify sends a string body as it is; the schema's serializer runs for objects (below).
-          reply.type('application/json; charset=utf-8').send(outcome.body as unknown as SpawnPlan);
-          return undefined;
+        reply
+          .headers({ 'cache-control': 'no-store', 'x-idmount-cache': resolution.cache })
+          .type('application/json; charset=utf-8');
+        // Every body is a string the plan's guard made (src/plan/guard.ts), which Fastify sends as
+        // it is: the common spawn's when the cache was filled, a stale or explained one now.
+        let body = outcome.body;
+        if (explain) {
+          const traced = plans.explain(resolution.identity);
+          body = planBody({
+            ...traced.plan,
+            stale: resolution.stale,
+            explain: { cache: resolution.cache, sources: [...resolution.attempts], ...traced.explain },
+          });
+        } else if (resolution.stale) {
+          body = planBody({ ...plans.build(resolution.identity), stale: true });
         }
-        if (!explain) return { ...plans.build(resolution.identity), stale: true };
-        const traced = plans.explain(resolution.identity);
-        return {
-          ...traced.plan,
-          stale: resolution.stale,
-          explain: { cache: resolution.cache, sources: [...resolution.attempts], ...traced.explain },
-        };
+        reply.send(body as unknown as SpawnPlan);
+        return undefined;
       };
       checkUsername(name);
       // A cache hit is answered synchronously; only a miss waits for the directory.

@@ -1,10 +1,12 @@
-// The cached spawn plan's body is made by the response schema from the plan object: the same
-// plan for every kind of rule and volume, on first and later use, and nothing that breaks the
-// schema's guard (root, privilege escalation, capabilities) can leave as a body.
+// The cached spawn plan's body is made from the plan object once the response schema accepted it:
+// the same plan for every kind of rule and volume, on first and later use, and nothing that breaks
+// the schema's guard (root, privilege escalation, capabilities, unknown fields) can leave as a body.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Identity } from '../../../src/identity/types.js';
 import { buildPlan, derivePlan } from '../../../src/plan/build.js';
-import { planBody } from '../../../src/plan/schema.js';
+import { PlanRefused, planBody, spawnPlanJsonSchema } from '../../../src/plan/guard.js';
 import { parseConfig } from '../../../src/settings.js';
 
 const config = parseConfig(
@@ -129,8 +131,43 @@ describe('the response schema guards every body', () => {
     ['uid 0', { uid: 0 }],
     ['gid 0', { gid: 0 }],
     ['supplementary gid 0', { supplementalGids: [0] }],
+    ['a uid that is not an integer', { uid: 20005.5 }],
+    ['a field the schema does not know (never sent, where a parse would have dropped it)', { token: 'x' }],
+    ['a volume the schema does not know', { volumes: [{ name: 'v', emptyDir: {} }] }],
+    [
+      'a seccomp profile other than RuntimeDefault',
+      {
+        containerSecurityContext: {
+          ...plan.containerSecurityContext,
+          seccompProfile: { type: 'Unconfined' },
+        },
+      },
+    ],
+    [
+      'an explain trace from an unknown cache state',
+      {
+        explain: { cache: 'guess', sources: [], origin: {}, rules: [], droppedGroups: [], notes: [] },
+      },
+    ],
   ])('refuses a plan with %s', (_, change) => {
-    expect(() => planBody({ ...plan, ...change } as typeof plan)).toThrow();
+    expect(() => planBody({ ...plan, ...change } as typeof plan)).toThrow(PlanRefused);
+  });
+
+  it('names where the plan fails', () => {
+    expect(() => planBody({ ...plan, uid: 0 })).toThrow('the plan fails its response schema at /uid');
+  });
+
+  it('sends an accepted plan as it is', () => {
+    expect(JSON.parse(planBody(plan))).toEqual(JSON.parse(JSON.stringify(plan)));
+  });
+
+  it('checks against the schema the OpenAPI document publishes for the response', () => {
+    const api = JSON.parse(readFileSync(join(import.meta.dirname, '../../../openapi/openapi.json'), 'utf8'));
+    const published = (name: string) =>
+      JSON.stringify(api.components.schemas[name]).replaceAll('#/components/schemas/', '#/$defs/');
+    const defs = (spawnPlanJsonSchema as { $defs: Record<string, unknown> }).$defs;
+    expect(Object.keys(defs).sort()).toEqual(['Explain', 'SpawnPlan', 'Volume', 'VolumeMount']);
+    for (const name of Object.keys(defs)) expect(JSON.stringify(defs[name])).toBe(published(name));
   });
 });
 
