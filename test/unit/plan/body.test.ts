@@ -3,6 +3,7 @@
 // the schema's guard (root, privilege escalation, capabilities, unknown fields) can leave as a body.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import { describe, expect, it } from 'vitest';
 import type { Identity } from '../../../src/identity/types.js';
 import { buildPlan, derivePlan } from '../../../src/plan/build.js';
@@ -161,11 +162,13 @@ describe('the response schema guards every body', () => {
     expect(JSON.parse(planBody(plan))).toEqual(JSON.parse(JSON.stringify(plan)));
   });
 
-  it('checks against the schema the OpenAPI document publishes for the response', () => {
+  it('checks against the schema the OpenAPI document publishes for the response, a valid JSON Schema', () => {
     const api = JSON.parse(readFileSync(join(import.meta.dirname, '../../../openapi/openapi.json'), 'utf8'));
     const published = (name: string) =>
       JSON.stringify(api.components.schemas[name]).replaceAll('#/components/schemas/', '#/$defs/');
-    const defs = (spawnPlanJsonSchema as { $defs: Record<string, unknown> }).$defs;
+    const schema = spawnPlanJsonSchema();
+    expect(new Ajv2020({ strict: true }).validateSchema(schema)).toBe(true);
+    const defs = (schema as { $defs: Record<string, unknown> }).$defs;
     expect(Object.keys(defs).sort()).toEqual(['Explain', 'SpawnPlan', 'Volume', 'VolumeMount']);
     for (const name of Object.keys(defs)) expect(JSON.stringify(defs[name])).toBe(published(name));
   });
