@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort } from './ports.js';
+import { stopProcess } from './process.js';
 import { makeTlsMaterial, type TlsMaterial } from './slapd.js';
 
 const CANDIDATES = ['/usr/bin/redis-server', '/usr/local/bin/redis-server'];
@@ -127,16 +128,7 @@ export async function startRedis(options: RedisHarnessOptions = {}): Promise<Red
   };
 
   const stop = async (signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM') => {
-    const current = child;
-    if (current === undefined || current.exitCode !== null) {
-      child = undefined;
-      return;
-    }
-    current.kill('SIGCONT');
-    await new Promise<void>((resolve) => {
-      current.once('exit', () => resolve());
-      current.kill(signal);
-    });
+    await stopProcess(child, signal);
     child = undefined;
   };
 

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from './ports.js';
+import { stopProcess } from './process.js';
 
 const run = promisify(execFile);
 
@@ -449,15 +450,7 @@ export async function startSlapd(options: SlapdOptions): Promise<Slapd> {
   };
 
   const stop = async (signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM') => {
-    const current = child;
-    if (current === undefined || current.exitCode !== null) {
-      child = undefined;
-      return;
-    }
-    await new Promise<void>((resolve) => {
-      current.once('exit', () => resolve());
-      current.kill(signal);
-    });
+    await stopProcess(child, signal);
     child = undefined;
   };
 

@@ -9,7 +9,6 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { EXAMPLES_DIR } from '../../../src/config/load.js';
-import type { IdmountError } from '../../../src/errors.js';
 import type { SourceConfig } from '../../../src/identity/sources/config.js';
 import {
   type KeycloakSourceConfig,
@@ -19,6 +18,7 @@ import { createKeycloakSource } from '../../../src/identity/sources/keycloak/sou
 import { createSource } from '../../../src/identity/sources/registry.js';
 import type { IdentitySource } from '../../../src/identity/types.js';
 import { parseConfig } from '../../../src/settings.js';
+import { failure } from '../../helpers/errors.js';
 import { createFacilityRealm, READER, READER_WITHOUT_ROLE, SHORT_LIVED_READER } from './realm.js';
 import { type Relay, startRelay } from './relay.js';
 
@@ -51,15 +51,6 @@ const declaredRealm = () => {
   declared ??= createFacilityRealm('declared');
   return declared;
 };
-
-async function failure(promise: Promise<unknown>): Promise<IdmountError> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as IdmountError;
-  }
-  throw new Error('expected the lookup to fail');
-}
 
 describe('keycloak source on a realm that declares the POSIX attributes in its user profile', () => {
   let issuer: string;

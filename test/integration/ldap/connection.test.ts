@@ -8,10 +8,10 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { IdmountError } from '../../../src/errors.js';
 import { createLdapSource } from '../../../src/identity/sources/ldap/source.js';
 import type { IdentitySource } from '../../../src/identity/types.js';
 import { freePort, type Slapd, startSlapd } from '../../harness/slapd.js';
+import { failure } from '../../helpers/errors.js';
 import { fixture, ldapConfig, silentLog } from './fixture.js';
 
 const ctx = { log: silentLog, baseDir: '.' };
@@ -22,15 +22,6 @@ const open = (overrides: Record<string, unknown> = {}) => {
   opened.push(source);
   return source;
 };
-
-async function failure(promise: Promise<unknown>): Promise<IdmountError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(IdmountError);
-  return err as IdmountError;
-}
 
 // slapd logs a simple bind twice (request: method=128, result: mech=SIMPLE); count requests.
 const bindsSoFar = () =>

@@ -4,7 +4,6 @@
 // names, a search the directory did not finish is a refusal (never "not found", never a shorter
 // list), and bounds hold for the total after nesting.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { IdmountError } from '../../../src/errors.js';
 import { createChain } from '../../../src/identity/chain.js';
 import { FileSourceConfigSchema } from '../../../src/identity/sources/file/config.js';
 import { createFileSource } from '../../../src/identity/sources/file/source.js';
@@ -12,6 +11,7 @@ import { createLdapSource } from '../../../src/identity/sources/ldap/source.js';
 import type { IdentitySource } from '../../../src/identity/types.js';
 import { type DirectoryFixture, type LdapSchema, type Slapd, startSlapd } from '../../harness/slapd.js';
 import { writeDirectory } from '../../helpers/app.js';
+import { failure } from '../../helpers/errors.js';
 import { ldapConfig, silentLog } from './fixture.js';
 
 const ctx = { log: silentLog, baseDir: '.' };
@@ -84,15 +84,6 @@ const visitorsHoldingKate = () =>
 
 const groupsOf = (record: { groups?: { name: string }[] } | null) =>
   record?.groups?.map((g) => g.name).sort();
-
-async function failure(promise: Promise<unknown>): Promise<IdmountError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(IdmountError);
-  return err as IdmountError;
-}
 
 describe.each<LdapSchema>(['rfc2307', 'rfc2307bis'])('directory semantics, %s', (schema) => {
   let slapd: Slapd;
