@@ -8,7 +8,7 @@ import pino from 'pino';
 import { AdSourceConfigSchema } from '../src/identity/sources/ad/config.js';
 import { createAdSource } from '../src/identity/sources/ad/source.js';
 import type { IdentitySource } from '../src/identity/types.js';
-import { type SambaDc, type SambaFixture, startSambaDc } from '../test/harness/samba.js';
+import { adConnection, type SambaDc, type SambaFixture, startSambaDc } from '../test/harness/samba.js';
 import { cpuSeconds, fmt, median } from './measure.js';
 
 /** Groups a user is in, transitively. */
@@ -56,15 +56,8 @@ function source(dc: SambaDc, nestedWith: Way): IdentitySource {
   const config = AdSourceConfigSchema.parse({
     name: `bench-ad-${nestedWith.toLowerCase()}`,
     type: 'ad',
-    urls: [dc.url],
-    caFile: dc.caFile,
-    tlsServerName: dc.tlsServerName,
-    bindDN: dc.bindDN,
-    bindPasswordFile: dc.bindPasswordFile,
-    baseDN: dc.baseDN,
+    ...adConnection(dc),
     groups: { nestedWith },
-    connectTimeout: '20s',
-    operationTimeout: '20s',
   });
   return createAdSource(config, { log: pino({ level: 'silent' }), baseDir: '.' });
 }

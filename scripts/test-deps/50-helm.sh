@@ -21,19 +21,8 @@ for pkg in pkg/chartutil pkg/lint/rules; do
 done
 stamp="$bin/.helm.build"
 if [ ! -x "$bin/helm" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$HELM_LDFLAGS" ]; then
-  if ! command -v go >/dev/null; then
-    if [ -x /usr/local/go/bin/go ]; then
-      export PATH="/usr/local/go/bin:$PATH"
-    else
-      apt_install golang-go ca-certificates
-    fi
-  fi
-  # helm's go.mod asks for a newer Go than most distributions ship; Go 1.21 and later fetch that
-  # toolchain themselves (GOTOOLCHAIN=auto). Older ones cannot.
-  if ! go version | grep -qE 'go1\.(2[1-9]|[3-9][0-9])'; then
-    echo "helm $HELM_VERSION needs Go 1.21 or later to build (found: $(go version)); install a current Go in /usr/local/go" >&2
-    exit 1
-  fi
+  # helm's go.mod asks for a newer Go than most distributions ship.
+  ensure_go "helm $HELM_VERSION"
   # GOTOOLCHAIN=auto lets an older Go fetch the toolchain helm's go.mod asks for.
   echo "building helm $HELM_VERSION with $(go version) (minutes on two cores)"
   GOBIN="$bin" GOTOOLCHAIN=auto GOFLAGS=-buildvcs=false \

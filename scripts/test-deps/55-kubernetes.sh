@@ -25,19 +25,8 @@ minor="${minor%%.*}"
 KUBE_LDFLAGS="-X k8s.io/component-base/version.gitVersion=$KUBERNETES_VERSION"
 KUBE_LDFLAGS+=" -X k8s.io/component-base/version.gitMajor=$major -X k8s.io/component-base/version.gitMinor=$minor"
 
-if ! command -v go >/dev/null; then
-  if [ -x /usr/local/go/bin/go ]; then
-    export PATH="/usr/local/go/bin:$PATH"
-  else
-    apt_install golang-go ca-certificates
-  fi
-fi
-# Kubernetes 1.37 and kwok 0.8 ask for Go 1.26; Go 1.21 and later fetch that toolchain themselves
-# (GOTOOLCHAIN=auto). Older ones cannot.
-if ! go version | grep -qE 'go1\.(2[1-9]|[3-9][0-9])'; then
-  echo "Kubernetes $KUBERNETES_VERSION needs Go 1.21 or later to build (found: $(go version)); install a current Go in /usr/local/go" >&2
-  exit 1
-fi
+# Kubernetes 1.37 and kwok 0.8 ask for Go 1.26.
+ensure_go "Kubernetes $KUBERNETES_VERSION"
 export GOTOOLCHAIN=auto GOFLAGS=-buildvcs=false
 
 # The build is heavy (minutes, about 3 GB of memory on two cores): it runs at a lower priority

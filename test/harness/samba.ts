@@ -146,6 +146,19 @@ async function waitForLdaps(
 }
 
 /** Provisions a fresh domain, loads the fixture, boots `samba`. Call stop() when done. */
+/** What an `ad` source needs to reach this DC (LDAPS, its CA, the bind account), with timeouts
+ * generous enough for two shared cores. */
+export const adConnection = (dc: SambaDc) => ({
+  urls: [dc.url],
+  caFile: dc.caFile,
+  tlsServerName: dc.tlsServerName,
+  bindDN: dc.bindDN,
+  bindPasswordFile: dc.bindPasswordFile,
+  baseDN: dc.baseDN,
+  connectTimeout: '20s',
+  operationTimeout: '20s',
+});
+
 export async function startSambaDc(fixture: SambaFixture): Promise<SambaDc> {
   const { samba, sambaTool } = requireBinaries();
   const dir = mkdtempSync(join(tmpdir(), 'idmount-samba-'));

@@ -24,12 +24,11 @@ import { IdmountError } from '../../../src/errors.js';
 import { createChain } from '../../../src/identity/chain.js';
 import { FileSourceConfigSchema } from '../../../src/identity/sources/file/config.js';
 import { createFileSource } from '../../../src/identity/sources/file/source.js';
-import { LdapSourceConfigSchema } from '../../../src/identity/sources/ldap/config.js';
 import { createLdapSource } from '../../../src/identity/sources/ldap/source.js';
 import type { Identity } from '../../../src/identity/types.js';
 import { type DirectoryFixture, type LdapSchema, type Slapd, startSlapd } from '../../harness/slapd.js';
 import { bearer, demoConfig, TOKENS, testApp, writeDirectory } from '../../helpers/app.js';
-import { silentLog } from '../ldap/fixture.js';
+import { ldapConfig, silentLog } from '../ldap/fixture.js';
 
 const ctx = { log: silentLog, baseDir: '.' };
 
@@ -152,18 +151,10 @@ function sourceFor(
 ) {
   const { caseSensitiveNames = true, maxNestingDepth = 2, maxGroups = 2000 } = options;
   return createLdapSource(
-    LdapSourceConfigSchema.parse({
-      name: 'campus',
-      type: 'ldap',
-      schema: slapd.schema,
-      urls: [slapd.url],
-      bindDN: slapd.bindDN,
-      bindPasswordFile: slapd.bindPasswordFile,
+    ldapConfig(slapd, {
       caseSensitiveNames,
       users: { bases: [{ base: `ou=people,${subtree}` }, { base: `ou=staff,${subtree}` }] },
       groups: { bases: [{ base: `ou=groups,${subtree}` }], maxNestingDepth, maxGroups },
-      backoff: { initial: '100ms', max: '400ms' },
-      connectTimeout: '2s',
     }),
     ctx,
   );
