@@ -116,6 +116,7 @@ describe('the runtime stage', () => {
       '--expose-gc',
       '--max-semi-space-size=16',
       '--heap-growing-percent=50',
+      '--no-allocation-site-pretenuring',
       'dist/cli/main.js',
       'serve',
     ]);
