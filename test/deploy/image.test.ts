@@ -114,7 +114,7 @@ describe('the runtime stage', () => {
     expect(runtime.cmd).toEqual([
       'node',
       '--expose-gc',
-      '--max-semi-space-size=16',
+      '--max-semi-space-size=32',
       '--heap-growing-percent=50',
       '--no-allocation-site-pretenuring',
       'dist/cli/main.js',
