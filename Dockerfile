@@ -35,7 +35,7 @@ EXPOSE 8080
 # No config: the embedded demo on 127.0.0.1. In Kubernetes the chart sets IDMOUNT_CONFIG.
 # The same node flags as `npm start`: --expose-gc lets the cache give a fill burst's memory back
 # (src/heap-trim.ts); a 32 MB semi-space with the old generation grown by half of what survives
-# keeps a fill burst's peak under 300 MB for 100 000 users while a directory miss spends less
+# keeps a fill burst's peak near 300 MB for 100 000 users while a directory miss spends less
 # time in the collector than with a smaller one; without allocation-site pretenuring V8 no longer
 # puts objects that live for one request straight into the old generation, where they made
 # cached spawns pay for full collections (docs/10-performance.md).
