@@ -145,7 +145,6 @@ async function waitForLdaps(
   throw new Error(`samba did not serve LDAPS on ${host}:636 within 120 s:\n${log()}`);
 }
 
-/** Provisions a fresh domain, loads the fixture, boots `samba`. Call stop() when done. */
 /** What an `ad` source needs to reach this DC (LDAPS, its CA, the bind account), with timeouts
  * generous enough for two shared cores. */
 export const adConnection = (dc: SambaDc) => ({
@@ -159,6 +158,7 @@ export const adConnection = (dc: SambaDc) => ({
   operationTimeout: '20s',
 });
 
+/** Provisions a fresh domain, loads the fixture, boots `samba`. Call stop() when done. */
 export async function startSambaDc(fixture: SambaFixture): Promise<SambaDc> {
   const { samba, sambaTool } = requireBinaries();
   const dir = mkdtempSync(join(tmpdir(), 'idmount-samba-'));

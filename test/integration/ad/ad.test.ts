@@ -71,7 +71,6 @@ function adConfig(overrides: Record<string, unknown> = {}) {
   return {
     name: 'campus-ad',
     type: 'ad',
-    // Generous timeouts: the tests share two cores with other servers; speed is measured in bench/.
     ...adConnection(dc),
     names: { stripRealms: ['IDMOUNT.TEST'], stripDomains: ['IDMOUNT'] },
     backoff: { initial: '100ms', max: '200ms' },
