@@ -19,7 +19,6 @@ import { authPlugin, type TokenVerifier } from './http/auth.js';
 import { metricsPlugin } from './http/metrics.js';
 import { createOidcVerifier } from './http/oidc.js';
 import { registerProblemHandlers } from './http/problem.js';
-import { rateLimitHook } from './http/rate-limit.js';
 import { healthRoutes } from './http/routes/health.js';
 import { statusRoutes } from './http/routes/status.js';
 import { usersRoutes } from './http/routes/users.js';
@@ -85,6 +84,7 @@ export async function buildApp(config: Config, deps: AppDeps) {
   const oidcVerifiers = config.auth.oidc === undefined ? [] : [createOidcVerifier(config.auth.oidc)];
   await app.register(authPlugin, {
     auth: config.auth,
+    rateLimit: { max: config.auth.rateLimit.max, windowMs: config.auth.rateLimit.window },
     verifiers: [...oidcVerifiers, ...(deps.verifiers ?? [])],
   });
   // Fastify's logger is pino; its declared type is a narrower interface.
@@ -109,15 +109,9 @@ export async function buildApp(config: Config, deps: AppDeps) {
   app.addHook('onClose', async () => trimmer.close());
   await app.register(servicePlugin, { service });
 
-  await app.register(async (api) => {
-    // Per caller, keyed after authentication (route onRequest hooks run before preHandler).
-    api.addHook(
-      'preHandler',
-      rateLimitHook({ max: config.auth.rateLimit.max, windowMs: config.auth.rateLimit.window }),
-    );
-    await api.register(usersRoutes);
-    await api.register(statusRoutes);
-  });
+  // Every route that needs a token checks it, and the caller's rate limit, in app.requireScope.
+  await app.register(usersRoutes);
+  await app.register(statusRoutes);
   await app.register(healthRoutes);
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

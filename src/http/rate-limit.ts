@@ -1,9 +1,8 @@
 // Per-caller request budget: a fixed window per authenticated principal, so a leaked or runaway
-// token cannot starve the hub. It runs on every spawn, so it is a map lookup and an increment —
-// no promise, no extra response headers; a caller past its budget gets 429 with Retry-After.
-import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
+// token cannot starve the hub. The authentication hook (./auth.ts) counts every request once the
+// caller is known; it runs on every spawn, so it is a map lookup and an increment — no promise, no
+// extra response headers; a caller past its budget gets 429 with Retry-After.
 import { LRUCache } from 'lru-cache';
-import { IdmountError } from '../errors.js';
 
 interface Window {
   start: number;
@@ -33,23 +32,5 @@ export function createRateLimiter(options: RateLimitOptions): (caller: string) =
     }
     window.count++;
     return window.count <= max ? 0 : Math.max(1, Math.ceil((window.start + windowMs - t) / 1000));
-  };
-}
-
-/** A preHandler hook (after authentication) applying the budget per principal, or per address. */
-export function rateLimitHook(options: RateLimitOptions) {
-  const take = createRateLimiter(options);
-  return (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => {
-    const principal = request.principal;
-    const wait = take(principal === null ? `address:${request.ip}` : `${principal.kind}:${principal.name}`);
-    if (wait === 0) {
-      done();
-      return;
-    }
-    done(
-      new IdmountError('RATE_LIMITED', `This caller sent more than ${options.max} requests in the window.`, {
-        retryAfter: wait,
-      }),
-    );
   };
 }

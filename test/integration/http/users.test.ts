@@ -288,6 +288,23 @@ describe('authentication and scopes', () => {
     expect(Number(last.headers['retry-after'])).toBeGreaterThanOrEqual(1);
     expect(Number(last.headers['retry-after'])).toBeLessThanOrEqual(60);
   });
+
+  it('counts every request of a known caller, also those refused for their name or scope', async () => {
+    const limited = await testApp(
+      demoConfig({ auth: { ...demoConfig().auth, rateLimit: { max: 3, window: '1m' } } }),
+    );
+    const codes: number[] = [];
+    for (const url of ['/users/..%2Fetc/spawn-plan', '/users/alice', '/users/alice/spawn-plan']) {
+      codes.push((await limited.inject({ url, headers: bearer(TOKENS.hub) })).statusCode);
+    }
+    const past = await limited.inject({ url: '/users/..%2Fetc/spawn-plan', headers: bearer(TOKENS.hub) });
+    // An unknown token is refused before any budget is spent: it has no caller to charge.
+    const stranger = await limited.inject({ url: '/users/alice/spawn-plan', headers: bearer('not-a-token') });
+    await limited.close();
+    expect(codes).toEqual([400, 403, 200]);
+    expectProblem(past, 429, 'RATE_LIMITED');
+    expectProblem(stranger, 401, 'UNAUTHENTICATED');
+  });
 });
 
 describe('directory data and policy errors are precise and per user', () => {
