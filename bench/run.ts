@@ -16,10 +16,11 @@
 //   9. Active Directory nested groups: tokenGroups vs the in-chain rule on a Samba DC (./ad.ts).
 //      BENCH_ONLY=ad runs this part alone (results in bench/results/ad.md).
 //   BENCH_ONLY takes a comma-separated list of the parts that run alone (shared,spawn), or ad.
+//   BENCH_AGAINST=<git revision> runs that revision beside this tree in parts 1 and 2 (./against.ts).
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
-import { join, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import autocannon from 'autocannon';
 import YAML from 'yaml';
 import { sha256Hex } from '../src/http/config.js';
@@ -32,6 +33,7 @@ import {
   startSlapd,
 } from '../test/harness/slapd.js';
 import { adNesting } from './ad.js';
+import { prepareRevision, type Revision, startFlagsOf } from './against.js';
 import { cpuSeconds, fmt, median } from './measure.js';
 import { sharedTierBench } from './shared-tier.js';
 import { spawnLatencyBench } from './spawn-latency.js';
@@ -63,7 +65,7 @@ const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
 function server(script: string, env: Record<string, string>, nodeArgs: string[] = []): Promise<string> {
   // idmount runs with the node flags it ships with; the baselines with none.
   const flags = script === 'idmount.ts' ? [...startFlags(), ...nodeArgs] : nodeArgs;
-  const child = spawn(NODE, [...flags, join(ROOT, 'bench/servers', script)], {
+  const child = spawn(NODE, [...flags, isAbsolute(script) ? script : join(ROOT, 'bench/servers', script)], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -182,33 +184,48 @@ const perRequest = (t: CpuTally) => {
   };
 };
 
-/**
- * Runs A and B in several short rounds, each round in a random order, and takes the median of the
- * per-round ratios: on a small shared machine throughput drifts by ±20 % over a minute, and a
- * ratio of neighbouring runs is far steadier than a ratio of averages.
- */
-async function sideBySide(a: () => Promise<Run>, b: () => Promise<Run>) {
-  const as: Run[] = [];
-  const bs: Run[] = [];
-  for (let round = 0; round < ROUNDS; round++) {
-    if (Math.random() < 0.5) {
-      as.push(await a());
-      bs.push(await b());
-    } else {
-      bs.push(await b());
-      as.push(await a());
-    }
+/** The items in a uniformly random order (Fisher–Yates). */
+function shuffled<T>(items: T[]): T[] {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [out[i], out[j]] = [out[j] as T, out[i] as T];
   }
-  const mean = (runs: Run[]) => runs.reduce((sum, r) => sum + r.rps, 0) / runs.length;
-  const ratios = as.map((r, i) => r.rps / (bs[i] as Run).rps).sort((x, y) => x - y);
-  const bad = [...as, ...bs].reduce((sum, r) => sum + r.errors + r.non2xx, 0);
+  return out;
+}
+
+/**
+ * Runs A and B (and C, a revision of idmount given by BENCH_AGAINST) in several short rounds, each
+ * round in a random order, and takes the median of the per-round ratios: on a small shared machine
+ * throughput drifts by ±20 % over a minute, and a ratio of neighbouring runs is far steadier than a
+ * ratio of averages.
+ */
+async function sideBySide(a: () => Promise<Run>, b: () => Promise<Run>, c?: () => Promise<Run>) {
+  const sides = c === undefined ? [a, b] : [a, b, c];
+  const runs: Run[][] = sides.map(() => []);
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const i of shuffled(sides.map((_, i) => i))) runs[i]?.push(await (sides[i] as () => Promise<Run>)());
+  }
+  const [as, bs, cs] = runs as [Run[], Run[], Run[] | undefined];
+  const mean = (side: Run[]) => side.reduce((sum, r) => sum + r.rps, 0) / side.length;
+  const ratio = (top: Run[], bottom: Run[]) => {
+    const ratios = top.map((r, i) => r.rps / (bottom[i] as Run).rps).sort((x, y) => x - y);
+    return { ratio: median(ratios), low: ratios[0] as number, high: ratios[ratios.length - 1] as number };
+  };
+  const bad = runs.flat().reduce((sum, r) => sum + r.errors + r.non2xx, 0);
   return {
     a: mean(as),
     b: mean(bs),
-    ratio: median(ratios),
-    low: ratios[0] as number,
-    high: ratios[ratios.length - 1] as number,
+    ...ratio(as, bs),
     bad,
+    against:
+      cs === undefined
+        ? undefined
+        : {
+            rps: mean(cs),
+            toBaseline: ratio(cs, bs),
+            thisTree: { ...ratio(as, cs), a: mean(as), b: mean(cs) },
+          },
   };
 }
 
@@ -260,9 +277,7 @@ async function coldStart(): Promise<number> {
 
 /** The node flags `npm start` gives (the image's CMD and so the chart give the same; a test holds them together). */
 export function startFlags(): string[] {
-  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } };
-  const words = pkg.scripts.start.split(/\s+/);
-  return words.slice(words.indexOf('node') + 1, words.indexOf('dist/cli/main.js'));
+  return startFlagsOf(join(ROOT, 'package.json'));
 }
 
 function memory(): {
@@ -285,17 +300,39 @@ function memory(): {
 /** A table row for a side-by-side throughput comparison against a ratio target. */
 const ratioRow = (
   measure: string,
-  result: Awaited<ReturnType<typeof sideBySide>>,
+  result: { a: number; b: number; ratio: number; low: number; high: number },
   baseline: string,
-  target: number,
+  target: number | undefined,
 ) => [
   measure,
   fmt(result.a),
   `${fmt(result.b)} (${baseline})`,
   `${fmt(result.ratio, 2)} (${fmt(result.low, 2)}–${fmt(result.high, 2)})`,
-  `≥ ${target}×`,
-  result.ratio >= target ? 'met' : 'missed',
+  target === undefined ? '—' : `≥ ${target}×`,
+  target === undefined ? 'measured' : result.ratio >= target ? 'met' : 'missed',
 ];
+
+/** The rows for BENCH_AGAINST's revision: this tree against it, and it against the baseline, from one comparison. */
+function againstRows(
+  what: string,
+  revision: Revision,
+  result: Awaited<ReturnType<typeof sideBySide>>,
+  baseline: string,
+): string[][] {
+  const beside = result.against;
+  if (beside === undefined) return [];
+  return [
+    ratioRow(`${what}: this tree against ${revision.label}`, beside.thisTree, revision.label, undefined),
+    [
+      `${what}: ${revision.label} against the ${baseline}`,
+      fmt(beside.rps),
+      `${fmt(result.b)} (${baseline})`,
+      `${fmt(beside.toBaseline.ratio, 2)} (${fmt(beside.toBaseline.low, 2)}–${fmt(beside.toBaseline.high, 2)})`,
+      '—',
+      'measured',
+    ],
+  ];
+}
 
 const machineLine = () =>
   `${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, ${fmt(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}`;
@@ -329,6 +366,12 @@ async function main() {
   log('building dist/ for the cold-start measurement');
   const build = spawnSync('npm', ['run', '-s', 'build'], { cwd: ROOT, stdio: 'inherit' });
   if (build.status !== 0) throw new Error('npm run build failed');
+  const against =
+    process.env.BENCH_AGAINST === undefined
+      ? undefined
+      : prepareRevision(ROOT, process.env.BENCH_AGAINST, work);
+  if (against !== undefined)
+    log(`${against.label} (BENCH_AGAINST) built; it runs beside this tree in parts 1 and 2`);
 
   log(`starting slapd with ${USERS} users and ${GROUPS} groups`);
   const slapd = await startSlapd({
@@ -391,9 +434,8 @@ async function main() {
   }
   try {
     // 1. Cached throughput.
-    const cached = await server('idmount.ts', {
-      BENCH_CONFIG: idmountConfig('cached', ldapSource, { ttl: '1h', refreshAhead: 0 }),
-    });
+    const cachedConfig = idmountConfig('cached', ldapSource, { ttl: '1h', refreshAhead: 0 });
+    const cached = await server('idmount.ts', { BENCH_CONFIG: cachedConfig });
     const warm = 100;
     const warmPaths = (i: number) => `/users/user${i % warm}/spawn-plan`;
     await load(cached, warmPaths, { amount: warm * 2, connections: 4 });
@@ -403,20 +445,25 @@ async function main() {
     const bodyFile = join(work, 'body.json');
     writeFileSync(bodyFile, sample);
     const bare = await server('bare.ts', { BENCH_BODY_FILE: bodyFile });
+    const revisionServer = (config: string) =>
+      against === undefined ? undefined : server(against.script, { BENCH_CONFIG: config }, against.flags);
+    const cachedThen = await revisionServer(cachedConfig);
     log('1/9 cached spawn-plan vs bare Fastify route');
     // One discarded round each first, as for the uncached comparison below.
     await load(cached, warmPaths);
     await load(bare, warmPaths);
+    if (cachedThen !== undefined) await load(cachedThen, warmPaths);
     // Where the CPU goes (Linux): on a machine where the servers, slapd and the load generator share
     // the cores, throughput follows the CPU all of them spend per request.
     const slapdPid = existsSync('/proc/self/stat') ? slapd.pid : undefined;
     /** One load round, its CPU added to `tally` where the kernel tells it. */
     const round = (url: string, tally: CpuTally, paths: (i: number) => string) =>
       slapdPid === undefined ? load(url, paths) : accounted(tally, url, slapdPid, () => load(url, paths));
-    const [cachedCpu, bareCpu] = [newTally(), newTally()];
+    const [cachedCpu, bareCpu, thenCpu] = [newTally(), newTally(), newTally()];
     const one = await sideBySide(
       () => round(cached, cachedCpu, warmPaths),
       () => round(bare, bareCpu, warmPaths),
+      cachedThen === undefined ? undefined : () => round(cachedThen, thenCpu, warmPaths),
     );
     rows.push(
       ratioRow(
@@ -430,7 +477,14 @@ async function main() {
     if (slapdPid !== undefined) {
       const [mine, bareRoute] = [perRequest(cachedCpu), perRequest(bareCpu)];
       notes.push(
-        `CPU per cached request during those rounds (µs, user + system, all threads): idmount ${fmt(mine.server)} + load generator ${fmt(mine.load)} = ${fmt(mine.server + mine.load)}; bare route ${fmt(bareRoute.server)} + load generator ${fmt(bareRoute.load)} = ${fmt(bareRoute.server + bareRoute.load)}.`,
+        `CPU per cached request during those rounds (µs, user + system, all threads): idmount ${fmt(mine.server)} + load generator ${fmt(mine.load)} = ${fmt(mine.server + mine.load)}; bare route ${fmt(bareRoute.server)} + load generator ${fmt(bareRoute.load)} = ${fmt(bareRoute.server + bareRoute.load)}${against === undefined ? '' : `; ${against.label} ${fmt(perRequest(thenCpu).server)} + load generator ${fmt(perRequest(thenCpu).load)} = ${fmt(perRequest(thenCpu).server + perRequest(thenCpu).load)}`}.`,
+      );
+    }
+    if (against !== undefined) {
+      rows.push(...againstRows('Cached spawn-plan', against, one, 'bare route'));
+      const flags = against.flags.length === 0 ? 'no node flags' : `node ${against.flags.join(' ')}`;
+      notes.push(
+        `${against.label} (BENCH_AGAINST), started with ${flags} as its \`npm start\` did, committed ${against.described}`,
       );
     }
 
@@ -440,11 +494,13 @@ async function main() {
     const atHalf = await load(cached, warmPaths, { seconds: ROUND_SECONDS * 2, rate: half });
 
     // 2. Uncached resolutions.
+    const uncachedConfig = idmountConfig('uncached', ldapSource, { ttl: 0, negativeTtl: 0, refreshAhead: 0 });
     const uncached = await server(
       'idmount.ts',
-      { BENCH_CONFIG: idmountConfig('uncached', ldapSource, { ttl: 0, negativeTtl: 0, refreshAhead: 0 }) },
+      { BENCH_CONFIG: uncachedConfig },
       profiled('uncached-idmount'),
     );
+    const uncachedThen = await revisionServer(uncachedConfig);
     const baseline = await server(
       'ldap-baseline.ts',
       {
@@ -467,10 +523,12 @@ async function main() {
     // grow their heaps before anything is counted (idmount has more code to warm than the raw route).
     await load(uncached, distinct());
     await load(baseline, distinct());
-    const [idmountCpu, rawCpu] = [newTally(), newTally()];
+    if (uncachedThen !== undefined) await load(uncachedThen, distinct());
+    const [idmountCpu, rawCpu, thenMissCpu] = [newTally(), newTally(), newTally()];
     const two = await sideBySide(
       () => round(uncached, idmountCpu, distinct()),
       () => round(baseline, rawCpu, distinct()),
+      uncachedThen === undefined ? undefined : () => round(uncachedThen, thenMissCpu, distinct()),
     );
     rows.push(
       ratioRow(
@@ -489,9 +547,11 @@ async function main() {
       const line = (name: string, c: ReturnType<typeof perRequest>) =>
         `${name} ${fmt(c.server)} + slapd ${fmt(c.slapd)} + load generator ${fmt(c.load)} = ${fmt(c.total)}`;
       notes.push(
-        `CPU per uncached request during those rounds (µs, user + system, all threads): ${line('idmount', mine)}; ${line('raw ldapts route', raw)}. Ratio of the totals: ${fmt(raw.total / mine.total, 2)}.`,
+        `CPU per uncached request during those rounds (µs, user + system, all threads): ${line('idmount', mine)}; ${line('raw ldapts route', raw)}${against === undefined ? '' : `; ${line(against.label, perRequest(thenMissCpu))}`}. Ratio of the totals: ${fmt(raw.total / mine.total, 2)}.`,
       );
     }
+    if (against !== undefined)
+      rows.push(...againstRows('Uncached resolutions', against, two, 'raw ldapts route'));
 
     // 3. Single-flight, counted on the slapd side.
     log('3/9 single-flight');
