@@ -267,10 +267,12 @@ describe('authentication and scopes', () => {
     }
   });
 
+  /** The demo app with a budget of 3 requests a minute per caller. */
+  const threePerMinute = () =>
+    testApp(demoConfig({ auth: { ...demoConfig().auth, rateLimit: { max: 3, window: '1m' } } }));
+
   it('limits each caller: 429 RATE_LIMITED past the configured rate', async () => {
-    const limited = await testApp(
-      demoConfig({ auth: { ...demoConfig().auth, rateLimit: { max: 3, window: '1m' } } }),
-    );
+    const limited = await threePerMinute();
     const codes: number[] = [];
     for (let i = 0; i < 4; i++) {
       codes.push(
@@ -290,9 +292,7 @@ describe('authentication and scopes', () => {
   });
 
   it('counts every request of a known caller, also those refused for their name or scope', async () => {
-    const limited = await testApp(
-      demoConfig({ auth: { ...demoConfig().auth, rateLimit: { max: 3, window: '1m' } } }),
-    );
+    const limited = await threePerMinute();
     // Unknown tokens from the same address first: refused with 401, they spend no budget (not an
     // address's, not the hub's), so each stays a 401 past the limit and the hub keeps all of its own.
     const strangers: number[] = [];
